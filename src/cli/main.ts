@@ -1,0 +1,98 @@
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { SlipwayError, errorMessage } from '../index.js';
+import type { Command, CommandContext, OptionSpec } from './command.js';
+import { GLOBAL_OPTIONS } from './command.js';
+import { commandHelp, mainHelp } from './help.js';
+import { COMMANDS } from './commands/index.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function toParseArgsOptions(opts: Record<string, OptionSpec>) {
+  const out: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean; default?: string | boolean | string[] }> = {};
+  for (const [name, o] of Object.entries(opts)) {
+    out[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}), ...(o.default !== undefined ? { default: o.default } : {}) };
+  }
+  return out;
+}
+
+export interface MainIO {
+  stdout: NodeJS.WritableStream & import('node:stream').Writable;
+  stderr: NodeJS.WritableStream & import('node:stream').Writable;
+  stdin: NodeJS.ReadableStream;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Runs the CLI; returns the exit code. Never throws. */
+export async function main(argv: string[], io: MainIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(mainHelp(COMMANDS, version()));
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === 'version') {
+    io.stdout.write(`slipway ${version()}\n`);
+    return 0;
+  }
+  const cmd: Command | undefined = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    io.stderr.write(`slipway: unknown command "${name}"\nRun "slipway --help" for the list of commands.\n`);
+    return 2;
+  }
+  const debug = rest.includes('--debug');
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options: toParseArgsOptions({ ...GLOBAL_OPTIONS, ...cmd.options }), allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new SlipwayError('USAGE', `${cmd.name}: ${errorMessage(e).replace(/\. To specify a positional.*$/s, '')}`, {
+        hint: `run "slipway ${cmd.name} --help"`,
+        exitCode: 2,
+      });
+    }
+    if (parsed.values.help === true) {
+      io.stdout.write(commandHelp(cmd));
+      return 0;
+    }
+    const n = parsed.positionals.length;
+    if (n < cmd.args.min || n > cmd.args.max) {
+      throw new SlipwayError('USAGE', `${cmd.name}: expected ${cmd.args.min === cmd.args.max ? cmd.args.min : `${cmd.args.min} to ${cmd.args.max}`} argument(s), got ${n}`, {
+        hint: `usage: slipway ${cmd.name} ${cmd.usage}`,
+        exitCode: 2,
+      });
+    }
+    const ctx: CommandContext = {
+      values: parsed.values as CommandContext['values'],
+      positionals: parsed.positionals,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      stdin: io.stdin,
+      env: io.env,
+      debug,
+      log: (line) => {
+        if (debug) io.stderr.write(`debug: ${line}\n`);
+      },
+    };
+    const code = await cmd.run(ctx);
+    return code ?? 0;
+  } catch (err) {
+    return reportError(err, debug, io.stderr);
+  }
+}
+
+export function reportError(err: unknown, debug: boolean, stderr: NodeJS.WritableStream): number {
+  if (err instanceof SlipwayError) {
+    stderr.write(`Error: ${err.message}\n`);
+    if (err.hint) stderr.write(`  hint: ${err.hint}\n`);
+    if (debug && err.stack) stderr.write(`${err.stack}\n`);
+    if (debug && err.cause) stderr.write(`caused by: ${err.cause instanceof Error ? err.cause.stack : String(err.cause)}\n`);
+    return err.exitCode;
+  }
+  stderr.write(`Error: ${errorMessage(err)}\n`);
+  if (debug && err instanceof Error && err.stack) stderr.write(`${err.stack}\n`);
+  else stderr.write('  (an unexpected error; run again with --debug for detail and report it)\n');
+  return 1;
+}
