@@ -1,0 +1,1 @@
+export type { BlobSource, Store } from './store.js';

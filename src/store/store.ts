@@ -1,0 +1,27 @@
+import type { Readable } from 'node:stream';
+import type { Descriptor } from '../oci/index.js';
+
+/** Where blobs can be read from. Every read is verified against the descriptor's digest and size. */
+export interface BlobSource {
+  /** Human-readable name for messages: a path or registry/repository. */
+  readonly name: string;
+  /** Fresh stream of the blob; errors (DigestMismatchError/SizeMismatchError) if the bytes do not match. */
+  fetch(desc: Descriptor): Promise<Readable>;
+  /** Whole blob in memory, verified: for manifests, indexes and configs only. */
+  fetchBytes(desc: Descriptor): Promise<Buffer>;
+  exists(desc: Descriptor): Promise<boolean>;
+}
+
+/**
+ * One interface for the local store, an OCI layout directory and a registry
+ * repository. `ref` is the store's own name for an image: a tag or digest for a
+ * registry repository, the `org.opencontainers.image.ref.name` value for a layout.
+ */
+export interface Store extends BlobSource {
+  /** Descriptor of the manifest or index that `ref` names. Throws a typed not-found error. */
+  resolve(ref: string): Promise<Descriptor>;
+  /** Stores a blob (or manifest/index, by its mediaType); verifies digest and size before it becomes visible. */
+  push(desc: Descriptor, body: Readable | Uint8Array): Promise<void>;
+  /** Points `ref` at `desc` (a manifest or index already pushed). */
+  tag(desc: Descriptor, ref: string): Promise<void>;
+}
