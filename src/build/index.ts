@@ -1,1 +1,10 @@
-export {};
+export type * from './options.js';
+export {
+  parseBuildArgs,
+  parseSecretSpec,
+  parseSshSpec,
+  parseOutputSpec,
+  parseBuildTimestamp,
+  parseBuildJobs,
+  parseKeyValueFlags,
+} from './flags.js';
