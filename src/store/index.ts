@@ -1,1 +1,7 @@
-export type { BlobSource, Store } from './store.js';
+export type { BlobSource, ReadableStore, Store } from './store.js';
+export { RefNotFoundError, BlobNotFoundError, StoreError } from './errors.js';
+export { localStoreRoot, storePaths, type StorePaths } from './paths.js';
+export { withFileLock, pidAlive, type LockOptions } from './lock.js';
+export { createLimiter, type Limiter } from './limit.js';
+export { LayoutStore, sniffMediaType, type LayoutEntry, type GcResult, type LayoutStoreOptions } from './layout-store.js';
+export { copy, describePlatformChoice, UnsupportedManifestError, type CopyEvent, type CopyOptions, type CopyResult } from './copy.js';

@@ -12,14 +12,18 @@ export interface BlobSource {
   exists(desc: Descriptor): Promise<boolean>;
 }
 
+/** What copy() needs from a source: blobs plus name resolution. */
+export interface ReadableStore extends BlobSource {
+  /** Descriptor of the manifest or index that `ref` names. Throws a typed not-found error. */
+  resolve(ref: string): Promise<Descriptor>;
+}
+
 /**
  * One interface for the local store, an OCI layout directory and a registry
  * repository. `ref` is the store's own name for an image: a tag or digest for a
  * registry repository, the `org.opencontainers.image.ref.name` value for a layout.
  */
-export interface Store extends BlobSource {
-  /** Descriptor of the manifest or index that `ref` names. Throws a typed not-found error. */
-  resolve(ref: string): Promise<Descriptor>;
+export interface Store extends ReadableStore {
   /** Stores a blob (or manifest/index, by its mediaType); verifies digest and size before it becomes visible. */
   push(desc: Descriptor, body: Readable | Uint8Array): Promise<void>;
   /** Points `ref` at `desc` (a manifest or index already pushed). */
