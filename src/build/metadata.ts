@@ -1,25 +1,16 @@
 import type { ContainerConfig, HealthConfig, ImageConfig } from '../oci/index.js';
+import type { ConfigChange } from '../plan/types.js';
 import { goList, goQuoteList, healthcheckCreatedBy, withHistory } from './history.js';
 
 /**
- * Metadata-only instructions, already expanded. Each changes the image config
- * and appends an `empty_layer` history entry, as BuildKit does.
+ * Metadata-only instructions are the planner's `ConfigChange`s (already
+ * expanded). Each changes the image config and appends an `empty_layer`
+ * history entry, as BuildKit does. MAINTAINER and WORKDIR are extra kinds here.
  */
 export type MetadataInstruction =
-  | { kind: 'env'; pairs: [string, string][] }
-  | { kind: 'label'; pairs: [string, string][] }
-  | { kind: 'arg'; pairs: [string, string | undefined][] }
-  | { kind: 'expose'; ports: string[] }
-  | { kind: 'user'; user: string }
-  | { kind: 'volume'; paths: string[] }
-  | { kind: 'stopsignal'; signal: string }
-  | { kind: 'healthcheck'; health: HealthConfig | 'none' }
-  | { kind: 'shell'; shell: string[] }
-  | { kind: 'cmd'; args: string[]; shellForm: boolean }
-  | { kind: 'entrypoint'; args: string[]; shellForm: boolean }
-  | { kind: 'onbuild'; expression: string }
-  | { kind: 'maintainer'; name: string }
-  | { kind: 'workdir'; path: string };
+  | ConfigChange
+  | { op: 'maintainer'; name: string }
+  | { op: 'workdir'; path: string };
 
 /** Per-stage state the config rules need beyond the config itself. */
 export interface MetadataState {
@@ -74,7 +65,7 @@ export function applyMetadata(
   let by: string | undefined;
   let layer = false;
   let next: ImageConfig = config;
-  switch (ins.kind) {
+  switch (ins.op) {
     case 'env': {
       let env = c.Env;
       for (const [k, v] of ins.pairs) env = addEnv(env, k, v);
@@ -89,7 +80,7 @@ export function applyMetadata(
       break;
     }
     case 'arg':
-      by = `ARG ${ins.pairs.map(([k, v]) => (v === undefined ? k : `${k}=${v}`)).join(' ')}`;
+      by = `ARG ${ins.names.join(' ')}`;
       break;
     case 'expose': {
       const ports = expandPorts(ins.ports);
@@ -112,17 +103,13 @@ export function applyMetadata(
       by = `STOPSIGNAL ${ins.signal}`;
       break;
     case 'healthcheck': {
-      const h: HealthConfig =
-        ins.health === 'none'
-          ? { Test: ['NONE'] }
-          : ins.health;
       const full: HealthConfig = {
-        Test: h.Test ?? [],
-        Interval: h.Interval ?? 0,
-        Timeout: h.Timeout ?? 0,
-        StartPeriod: h.StartPeriod ?? 0,
-        StartInterval: h.StartInterval ?? 0,
-        Retries: h.Retries ?? 0,
+        Test: ins.test,
+        Interval: ins.interval ?? 0,
+        Timeout: ins.timeout ?? 0,
+        StartPeriod: ins.startPeriod ?? 0,
+        StartInterval: ins.startInterval ?? 0,
+        Retries: ins.retries ?? 0,
       };
       c.Healthcheck = stripZero(full);
       by = healthcheckCreatedBy(full);
@@ -133,7 +120,7 @@ export function applyMetadata(
       by = `SHELL ${goList(ins.shell)}`;
       break;
     case 'cmd': {
-      const args = ins.shellForm ? withShell(config, ins.args) : [...ins.args];
+      const args = ins.form === 'shell' ? withShell(config, ins.args) : [...ins.args];
       c.Cmd = args;
       c.ArgsEscaped = true;
       state.cmdSet = true;
@@ -141,7 +128,7 @@ export function applyMetadata(
       break;
     }
     case 'entrypoint': {
-      const args = ins.shellForm ? withShell(config, ins.args) : [...ins.args];
+      const args = ins.form === 'shell' ? withShell(config, ins.args) : [...ins.args];
       c.Entrypoint = args;
       if (!state.cmdSet) c.Cmd = null;
       by = `ENTRYPOINT ${goQuoteList(args)}`;

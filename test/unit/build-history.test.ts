@@ -32,23 +32,23 @@ describe('Go duration strings (HEALTHCHECK history)', () => {
 type Case = [string, MetadataInstruction[], (c: ImageConfig) => unknown, unknown, string[]];
 
 const cases: Case[] = [
-  ['ENV replaces a key in place and appends new ones', [{ kind: 'env', pairs: [['A', '2'], ['B', 'x y']] }], (c) => c.config?.Env, ['PATH=/usr/bin', 'A=2', 'B=x y'], ['ENV A=2 B=x y']],
-  ['LABEL merges over the base labels', [{ kind: 'label', pairs: [['k', 'v']] }], (c) => c.config?.Labels, { from: 'base', k: 'v' }, ['LABEL k=v']],
-  ['EXPOSE defaults to tcp and expands ranges', [{ kind: 'expose', ports: ['80', '53/UDP', '8000-8001'] }], (c) => Object.keys(c.config?.ExposedPorts ?? {}), ['80/tcp', '53/udp', '8000/tcp', '8001/tcp'], ['EXPOSE [80/tcp 53/udp 8000/tcp 8001/tcp]']],
-  ['USER', [{ kind: 'user', user: 'app:app' }], (c) => c.config?.User, 'app:app', ['USER app:app']],
-  ['VOLUME', [{ kind: 'volume', paths: ['/data', '/logs'] }], (c) => c.config?.Volumes, { '/data': {}, '/logs': {} }, ['VOLUME [/data /logs]']],
-  ['STOPSIGNAL', [{ kind: 'stopsignal', signal: 'SIGTERM' }], (c) => c.config?.StopSignal, 'SIGTERM', ['STOPSIGNAL SIGTERM']],
-  ['SHELL', [{ kind: 'shell', shell: ['/bin/bash', '-c'] }], (c) => c.config?.Shell, ['/bin/bash', '-c'], ['SHELL [/bin/bash -c]']],
-  ['CMD shell form goes through the shell', [{ kind: 'cmd', args: ['echo', 'hi'], shellForm: true }], (c) => c.config?.Cmd, ['/bin/sh', '-c', 'echo hi'], ['CMD ["/bin/sh" "-c" "echo hi"]']],
-  ['CMD shell form uses the SHELL set before', [{ kind: 'shell', shell: ['/bin/ash', '-eo'] }, { kind: 'cmd', args: ['run'], shellForm: true }], (c) => c.config?.Cmd, ['/bin/ash', '-eo', 'run'], ['SHELL [/bin/ash -eo]', 'CMD ["/bin/ash" "-eo" "run"]']],
-  ['ENTRYPOINT resets an inherited CMD', [{ kind: 'entrypoint', args: ['/app'], shellForm: false }], (c) => [c.config?.Entrypoint, c.config?.Cmd], [['/app'], null], ['ENTRYPOINT ["/app"]']],
-  ['ENTRYPOINT keeps a CMD set in the same stage', [{ kind: 'cmd', args: ['--help'], shellForm: false }, { kind: 'entrypoint', args: ['/app'], shellForm: false }], (c) => c.config?.Cmd, ['--help'], ['CMD ["--help"]', 'ENTRYPOINT ["/app"]']],
-  ['WORKDIR resolves relative to the previous one', [{ kind: 'workdir', path: '/app' }, { kind: 'workdir', path: 'src/../lib' }], (c) => c.config?.WorkingDir, '/app/lib', ['WORKDIR /app', 'WORKDIR /app/lib']],
-  ['ONBUILD is recorded without history', [{ kind: 'onbuild', expression: 'RUN echo x' }], (c) => c.config?.OnBuild, ['RUN echo x'], []],
-  ['MAINTAINER sets the author', [{ kind: 'maintainer', name: 'me <me@x>' }], (c) => c.author, 'me <me@x>', ['MAINTAINER me <me@x>']],
-  ['ARG is recorded in history only', [{ kind: 'arg', pairs: [['V', '1'], ['W', undefined]] }], (c) => c.config?.Env, ['PATH=/usr/bin', 'A=1'], ['ARG V=1 W']],
-  ['HEALTHCHECK', [{ kind: 'healthcheck', health: { Test: ['CMD-SHELL', 'true'], Interval: 30e9, Retries: 3 } }], (c) => c.config?.Healthcheck, { Test: ['CMD-SHELL', 'true'], Interval: 30e9, Retries: 3 }, ['HEALTHCHECK {Test:[CMD-SHELL true] Interval:30s Timeout:0s StartPeriod:0s StartInterval:0s Retries:3}']],
-  ['HEALTHCHECK NONE', [{ kind: 'healthcheck', health: 'none' }], (c) => c.config?.Healthcheck, { Test: ['NONE'] }, ['HEALTHCHECK {Test:[NONE] Interval:0s Timeout:0s StartPeriod:0s StartInterval:0s Retries:0}']],
+  ['ENV replaces a key in place and appends new ones', [{ op: 'env', pairs: [['A', '2'], ['B', 'x y']] }], (c) => c.config?.Env, ['PATH=/usr/bin', 'A=2', 'B=x y'], ['ENV A=2 B=x y']],
+  ['LABEL merges over the base labels', [{ op: 'label', pairs: [['k', 'v']] }], (c) => c.config?.Labels, { from: 'base', k: 'v' }, ['LABEL k=v']],
+  ['EXPOSE defaults to tcp and expands ranges', [{ op: 'expose', ports: ['80', '53/UDP', '8000-8001'] }], (c) => Object.keys(c.config?.ExposedPorts ?? {}), ['80/tcp', '53/udp', '8000/tcp', '8001/tcp'], ['EXPOSE [80/tcp 53/udp 8000/tcp 8001/tcp]']],
+  ['USER', [{ op: 'user', user: 'app:app' }], (c) => c.config?.User, 'app:app', ['USER app:app']],
+  ['VOLUME', [{ op: 'volume', paths: ['/data', '/logs'] }], (c) => c.config?.Volumes, { '/data': {}, '/logs': {} }, ['VOLUME [/data /logs]']],
+  ['STOPSIGNAL', [{ op: 'stopsignal', signal: 'SIGTERM' }], (c) => c.config?.StopSignal, 'SIGTERM', ['STOPSIGNAL SIGTERM']],
+  ['SHELL', [{ op: 'shell', shell: ['/bin/bash', '-c'] }], (c) => c.config?.Shell, ['/bin/bash', '-c'], ['SHELL [/bin/bash -c]']],
+  ['CMD shell form goes through the shell', [{ op: 'cmd', args: ['echo', 'hi'], form: 'shell' }], (c) => c.config?.Cmd, ['/bin/sh', '-c', 'echo hi'], ['CMD ["/bin/sh" "-c" "echo hi"]']],
+  ['CMD shell form uses the SHELL set before', [{ op: 'shell', shell: ['/bin/ash', '-eo'] }, { op: 'cmd', args: ['run'], form: 'shell' }], (c) => c.config?.Cmd, ['/bin/ash', '-eo', 'run'], ['SHELL [/bin/ash -eo]', 'CMD ["/bin/ash" "-eo" "run"]']],
+  ['ENTRYPOINT resets an inherited CMD', [{ op: 'entrypoint', args: ['/app'], form: 'exec' }], (c) => [c.config?.Entrypoint, c.config?.Cmd], [['/app'], null], ['ENTRYPOINT ["/app"]']],
+  ['ENTRYPOINT keeps a CMD set in the same stage', [{ op: 'cmd', args: ['--help'], form: 'exec' }, { op: 'entrypoint', args: ['/app'], form: 'exec' }], (c) => c.config?.Cmd, ['--help'], ['CMD ["--help"]', 'ENTRYPOINT ["/app"]']],
+  ['WORKDIR resolves relative to the previous one', [{ op: 'workdir', path: '/app' }, { op: 'workdir', path: 'src/../lib' }], (c) => c.config?.WorkingDir, '/app/lib', ['WORKDIR /app', 'WORKDIR /app/lib']],
+  ['ONBUILD is recorded without history', [{ op: 'onbuild', expression: 'RUN echo x' }], (c) => c.config?.OnBuild, ['RUN echo x'], []],
+  ['MAINTAINER sets the author', [{ op: 'maintainer', name: 'me <me@x>' }], (c) => c.author, 'me <me@x>', ['MAINTAINER me <me@x>']],
+  ['ARG is recorded in history only', [{ op: 'arg', names: ['V=1', 'W'] }], (c) => c.config?.Env, ['PATH=/usr/bin', 'A=1'], ['ARG V=1 W']],
+  ['HEALTHCHECK', [{ op: 'healthcheck', test: ['CMD-SHELL', 'true'], interval: 30e9, retries: 3 }], (c) => c.config?.Healthcheck, { Test: ['CMD-SHELL', 'true'], Interval: 30e9, Retries: 3 }, ['HEALTHCHECK {Test:[CMD-SHELL true] Interval:30s Timeout:0s StartPeriod:0s StartInterval:0s Retries:3}']],
+  ['HEALTHCHECK NONE', [{ op: 'healthcheck', test: ['NONE'] }], (c) => c.config?.Healthcheck, { Test: ['NONE'] }, ['HEALTHCHECK {Test:[NONE] Interval:0s Timeout:0s StartPeriod:0s StartInterval:0s Retries:0}']],
 ];
 
 describe('metadata instructions change the config and add history', () => {
@@ -63,7 +63,7 @@ describe('metadata instructions change the config and add history', () => {
     }
     expect(pick(c)).toEqual(want);
     expect((c.history ?? []).map((h) => h.created_by)).toEqual(history);
-    const wantLayers = ins.filter((i) => i.kind === 'workdir').length;
+    const wantLayers = ins.filter((i) => i.op === 'workdir').length;
     expect(layers).toBe(wantLayers);
     expect((c.history ?? []).filter((h) => h.empty_layer !== true).length).toBe(wantLayers);
     for (const h of c.history ?? []) expect(h.comment).toBe('buildkit.dockerfile.v0');
@@ -79,7 +79,7 @@ describe('metadata instructions change the config and add history', () => {
   });
 
   it('WORKDIR / makes no layer', () => {
-    const r = applyMetadata(base(), { kind: 'workdir', path: '/' }, { cmdSet: false });
+    const r = applyMetadata(base(), { op: 'workdir', path: '/' }, { cmdSet: false });
     expect(r.layer).toBe(false);
     expect(r.config.history?.[0]?.empty_layer).toBe(true);
   });
