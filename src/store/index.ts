@@ -5,3 +5,5 @@ export { withFileLock, pidAlive, type LockOptions } from './lock.js';
 export { createLimiter, type Limiter } from './limit.js';
 export { LayoutStore, sniffMediaType, type LayoutEntry, type GcResult, type LayoutStoreOptions } from './layout-store.js';
 export { copy, describePlatformChoice, UnsupportedManifestError, type CopyEvent, type CopyOptions, type CopyResult } from './copy.js';
+export * from './registry/index.js';
+export { ImageValuesSource, writeImage } from './image-source.js';

@@ -1,0 +1,61 @@
+import type { Command } from '../command.js';
+import { flag } from '../command.js';
+import { LayoutStore, RefNotFoundError, copy, parseReference, type ReadableStore } from '../../index.js';
+import { PLATFORM_OPTION, REGISTRY_OPTIONS, findLocal, layoutRef, openLocalStore, parseLocation, platformFlag, registrySession } from './registry-flags.js';
+
+export const pushCommand: Command = {
+  name: 'push',
+  summary: 'push an image from the local store or an OCI layout to a registry',
+  usage: '[options] SRC DEST',
+  details: [
+    'SRC is a name in the local store (as pulled or built), or oci:DIR[:TAG] for an OCI layout directory.',
+    'DEST is a registry reference; without a tag, :latest.',
+    '',
+    'Examples:',
+    '  slipway push myapp:1.0 registry.example.com/team/myapp:1.0',
+    '  slipway push oci:./out:1.0 localhost:5000/myapp:1.0',
+  ].join('\n'),
+  options: {
+    ...PLATFORM_OPTION,
+    quiet: { type: 'boolean', short: 'q', description: 'print only the digest' },
+    ...REGISTRY_OPTIONS,
+  },
+  args: { min: 2, max: 2 },
+  async run(ctx) {
+    const [srcArg, destArg] = ctx.positionals as [string, string];
+    const dest = parseReference(destArg);
+    const loc = parseLocation(srcArg);
+    const session = registrySession(ctx);
+    const opened: LayoutStore[] = [];
+    try {
+      let src: ReadableStore;
+      let srcRef: string;
+      if (loc.kind === 'layout') {
+        const store = await LayoutStore.open(loc.dir, { create: false, name: `oci:${loc.dir}` });
+        opened.push(store);
+        src = store;
+        srcRef = await layoutRef(store, loc.ref, loc.dir);
+      } else if (loc.kind === 'registry') {
+        src = session.repository(loc.ref, 'pull');
+        srcRef = loc.ref.identifier;
+      } else {
+        const store = await openLocalStore(ctx, false);
+        opened.push(store);
+        src = store;
+        const found = await findLocal(store, loc.name);
+        if (found === undefined) throw new RefNotFoundError(loc.name, 'local store', 'pull or build it first, or push oci:DIR[:TAG]');
+        srcRef = found;
+      }
+      const dst = session.repository(dest, 'push');
+      const platform = platformFlag(ctx);
+      const result = await copy(src, srcRef, dst, dest.digest !== undefined && dest.tag === undefined ? undefined : dest.tag ?? 'latest', {
+        ...(platform ? { platform } : {}),
+      });
+      if (flag(ctx, 'quiet')) ctx.stdout.write(`${result.descriptor.digest}\n`);
+      else ctx.stdout.write(`Pushed ${dest.name}${dest.tag ? `:${dest.tag}` : ''}@${result.descriptor.digest} (${result.blobsCopied} blobs written, ${result.blobsSkipped} already there)\n`);
+    } finally {
+      for (const s of opened) await s.close();
+      await session.close();
+    }
+  },
+};
