@@ -1,0 +1,39 @@
+import { DockerfileParser } from 'dockerfile-ast';
+import type { ParserDirectives } from './types.js';
+
+const KNOWN = new Set(['syntax', 'escape', 'check']);
+
+export interface DirectiveProblem {
+  line: number;
+  message: string;
+}
+
+/**
+ * Parser directives (`# syntax=`, `# escape=`, `# check=`), read with
+ * dockerfile-ast. As BuildKit: they must be the first lines, one per line,
+ * each at most once; the first unknown one or any other line ends them.
+ */
+export function readDirectives(text: string): { directives: ParserDirectives; problems: DirectiveProblem[] } {
+  const directives: ParserDirectives = { escape: '\\' };
+  const problems: DirectiveProblem[] = [];
+  const seen = new Set<string>();
+  let expectLine = 0;
+  for (const d of DockerfileParser.parse(text).getDirectives()) {
+    const line = d.getRange().start.line;
+    const name = d.getName().toLowerCase();
+    if (line !== expectLine || !KNOWN.has(name)) break;
+    expectLine++;
+    const value = d.getValue().trim();
+    if (seen.has(name)) {
+      problems.push({ line: line + 1, message: `only one ${name} parser directive can be used` });
+      continue;
+    }
+    seen.add(name);
+    if (name === 'escape') {
+      if (value !== '`' && value !== '\\') problems.push({ line: line + 1, message: `invalid escape token '${value}' does not match \` or \\` });
+      else directives.escape = value;
+    } else if (name === 'syntax') directives.syntax = value;
+    else directives.check = value;
+  }
+  return { directives, problems };
+}
