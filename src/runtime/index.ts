@@ -1,1 +1,17 @@
-export {};
+export type { RunSpec, RunMount, RunIO, RuntimeOptions, StepResult, Isolation as RunIsolation, NetworkMode as RunNetworkMode } from './spec.js';
+export { RUNTIME_EXCLUDED_PATHS } from './spec.js';
+export { runStep, chooseIsolation } from './run-step.js';
+export { ensureUserNamespace, inUserNamespace, reexecInUserNamespace, rootlessPlan, USERNS_ENV } from './userns.js';
+export type { UserNamespaceState, UserNamespaceMode, RootlessPlan, EnsureOptions } from './userns.js';
+export type { SubIdRange, IdMapping } from './subids.js';
+export { detectStorageDriver, overlayMountPlan, mountCommand, mountRootfs, unmountRootfs, STORAGE_DRIVERS } from './storage.js';
+export type { StorageDriver, OverlayLayout, MountPlan, StorageDetection } from './storage.js';
+export { chooseOciRuntime } from './oci-runtime.js';
+export type { OciRuntimeChoice } from './oci-runtime.js';
+export { RootfsView } from './rootfs-view.js';
+export { resolveUserSpec as resolveRunUser } from './user.js';
+export type { ResolvedUser } from './user.js';
+export { stepEnvironment, DEFAULT_PATH } from './env.js';
+export { UnknownUserError, RuntimeSetupError, StepCancelledError } from './errors.js';
+export { runtimeInfo } from './info.js';
+export type { RuntimeInfo } from './info.js';

@@ -1,0 +1,129 @@
+import { chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { join, posix } from 'node:path';
+
+/**
+ * A read view of a container root filesystem that is not mounted here: a stack
+ * of directories, topmost first (the writable one, then overlay lowers). Paths
+ * resolve as inside the container: symlinks never leave the root, overlay
+ * whiteouts (0:0 char devices and `.wh.` files) hide lower entries.
+ * (Opaque-directory xattrs are not read: Node has no xattr API.)
+ */
+export class RootfsView {
+  /** layers[0] is writable: the rootfs dir, or the overlay upper dir. */
+  constructor(readonly layers: readonly string[]) {}
+
+  /** Container path with every symlink resolved (inside the root), plus where it lives. */
+  resolve(path: string, followFinal = true): { path: string; host: string | undefined; stat: Stats | undefined } {
+    let todo = splitPath(path);
+    const done: string[] = [];
+    let hops = 0;
+    while (todo.length > 0) {
+      const comp = todo.shift()!;
+      if (comp === '..') {
+        done.pop();
+        continue;
+      }
+      const candidate = '/' + [...done, comp].join('/');
+      const found = this.find(candidate);
+      if (found && found.stat.isSymbolicLink() && (todo.length > 0 || followFinal)) {
+        if (++hops > 40) return { path: candidate, host: undefined, stat: undefined };
+        const target = readlinkSync(found.host);
+        if (target.startsWith('/')) done.length = 0;
+        todo = [...splitPath(target), ...todo];
+        continue;
+      }
+      done.push(comp);
+      if (!found && todo.length > 0) {
+        // The rest cannot exist; keep the lexical remainder.
+        const rest = todo.filter((c) => c !== '.');
+        return { path: posix.normalize('/' + [...done, ...rest].join('/')), host: undefined, stat: undefined };
+      }
+      if (todo.length === 0) return { path: candidate, host: found?.host, stat: found?.stat };
+    }
+    return { path: '/', host: this.layers[0], stat: lstatSync(this.layers[0]!) };
+  }
+
+  /** Topmost entry for a symlink-free container path, or undefined (missing or whited out). */
+  find(path: string): { host: string; stat: Stats; layer: number } | undefined {
+    const dir = posix.dirname(path);
+    const base = posix.basename(path);
+    for (let i = 0; i < this.layers.length; i++) {
+      const host = join(this.layers[i]!, path);
+      const st = lstatQuiet(host);
+      if (st) {
+        if (st.isCharacterDevice() && st.rdev === 0) return undefined;
+        return { host, stat: st, layer: i };
+      }
+      if (lstatQuiet(join(this.layers[i]!, dir, `.wh.${base}`))) return undefined;
+    }
+    return undefined;
+  }
+
+  /** Reads a file of the container (following symlinks), or undefined. */
+  readFile(path: string): string | undefined {
+    const r = this.resolve(path);
+    if (!r.host || !r.stat?.isFile()) return undefined;
+    try {
+      return readFileSync(r.host, 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Makes sure a directory exists at the (resolved) container path, creating the
+   * missing parts in the writable layer (parents copied with their lower
+   * attributes, new ones owned by `owner`). Returns created container paths.
+   */
+  ensureDir(path: string, owner?: { uid: number; gid: number }): { path: string; created: string[] } {
+    const r = this.resolve(path);
+    const created: string[] = [];
+    const comps = splitPath(r.path);
+    let cur = '';
+    for (const c of comps) {
+      cur += '/' + c;
+      const top = join(this.layers[0]!, cur);
+      const found = this.find(cur);
+      if (found && found.layer === 0) continue;
+      if (found) {
+        // Exists in a lower layer: give the upper a matching dir so children can be written.
+        mkdirSync(top, { mode: found.stat.mode & 0o7777 });
+        chownQuiet(top, found.stat.uid, found.stat.gid);
+        continue;
+      }
+      mkdirSync(top, { mode: 0o755 });
+      if (owner) chownQuiet(top, owner.uid, owner.gid);
+      created.push(cur);
+    }
+    return { path: r.path, created };
+  }
+
+  /** Makes sure a file (mount point) exists at the container path; returns created paths. */
+  ensureFile(path: string): { path: string; created: string[] } {
+    const r = this.resolve(path);
+    if (r.stat) return { path: r.path, created: [] };
+    const { created } = this.ensureDir(posix.dirname(r.path));
+    writeFileSync(join(this.layers[0]!, r.path), '', { mode: 0o644 });
+    return { path: r.path, created: [...created, r.path] };
+  }
+}
+
+function splitPath(p: string): string[] {
+  return p.split('/').filter((c) => c !== '' && c !== '.');
+}
+
+function lstatQuiet(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+function chownQuiet(p: string, uid: number, gid: number): void {
+  try {
+    chownSync(p, uid, gid);
+  } catch {
+    /* single-ID map: ownership other than root cannot be set */
+  }
+}

@@ -1,0 +1,163 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { RuntimeSetupError } from './errors.js';
+import { findHostTool } from './host-tools.js';
+import { inUserNamespace } from './userns.js';
+
+export type StorageDriver = 'overlay' | 'fuse-overlayfs' | 'vfs';
+export const STORAGE_DRIVERS: readonly StorageDriver[] = ['overlay', 'fuse-overlayfs', 'vfs'];
+
+/** An overlay rootfs: read-only lowers (TOPMOST FIRST, as in lowerdir=), a writable upper, a work dir on the upper's filesystem. */
+export interface OverlayLayout {
+  lowers: readonly string[];
+  upper: string;
+  work: string;
+}
+
+/** How to mount an overlay layout: a description, not an action (see mountRootfs). */
+export interface MountPlan {
+  driver: Exclude<StorageDriver, 'vfs'>;
+  /** mount(8) -t value, or the FUSE program for fuse-overlayfs. */
+  type: 'overlay' | 'fuse-overlayfs';
+  /** -o options (lowerdir/upperdir/workdir, relative to `cwd` when long). */
+  options: string[];
+  /** Directory the mount command must run in (relative lowerdirs keep the options under a page). */
+  cwd: string | undefined;
+  /**
+   * How the kernel marks opaque directories in the upper dir, for the snapshotter:
+   * overlay as real root uses trusted.overlay.opaque, in a user namespace
+   * user.overlay.opaque (userxattr); fuse-overlayfs likewise. Whiteouts are 0:0 char devices.
+   */
+  opaqueXattr: 'trusted.overlay.opaque' | 'user.overlay.opaque' | 'user.fuseoverlayfs.opaque';
+}
+
+const PAGE_LIMIT = 3800;
+
+/** The mount description for an overlay layout under a driver. */
+export function overlayMountPlan(layout: OverlayLayout, driver: Exclude<StorageDriver, 'vfs'>, userns = inUserNamespace()): MountPlan {
+  if (layout.lowers.length === 0) throw new RuntimeSetupError('overlay needs at least one lower dir', 'pass the unpacked base layers as lowers (an empty dir for FROM scratch)');
+  const build = (base: string | undefined) => {
+    const rel = (p: string) => (base ? relative(base, p) || '.' : p);
+    const opts = [`lowerdir=${layout.lowers.map(rel).join(':')}`, `upperdir=${rel(layout.upper)}`, `workdir=${rel(layout.work)}`];
+    if (driver === 'overlay' && userns) opts.push('userxattr');
+    return opts;
+  };
+  let options = build(undefined);
+  let cwd: string | undefined;
+  if (options.join(',').length > PAGE_LIMIT) {
+    cwd = commonParent([...layout.lowers, layout.upper, layout.work]);
+    options = build(cwd);
+  }
+  const opaqueXattr = driver === 'overlay' ? (userns ? 'user.overlay.opaque' : 'trusted.overlay.opaque') : userns ? 'user.fuseoverlayfs.opaque' : 'trusted.overlay.opaque';
+  return { driver, type: driver === 'overlay' ? 'overlay' : 'fuse-overlayfs', options, cwd, opaqueXattr };
+}
+
+function commonParent(paths: readonly string[]): string {
+  let parts = dirname(paths[0]!).split('/');
+  for (const p of paths.slice(1)) {
+    const q = p.split('/');
+    let i = 0;
+    while (i < parts.length && parts[i] === q[i]) i++;
+    parts = parts.slice(0, i);
+  }
+  return parts.join('/') || '/';
+}
+
+/** argv that mounts a plan at target (for the step's mount namespace or this process's). */
+export function mountCommand(plan: MountPlan, target: string): string[] {
+  if (plan.type === 'overlay') return [findHostTool('mount') ?? 'mount', '-t', 'overlay', 'overlay', '-o', plan.options.join(','), target];
+  return [findHostTool('fuse-overlayfs') ?? 'fuse-overlayfs', '-o', plan.options.join(','), target];
+}
+
+/**
+ * Mounts a plan at `target` in THIS process's mount namespace (rootless: the
+ * private namespace of the re-executed slipway, gone when it exits).
+ */
+export async function mountRootfs(plan: MountPlan, target: string): Promise<void> {
+  mkdirSync(target, { recursive: true });
+  const [cmd, ...args] = mountCommand(plan, target);
+  await run(cmd!, args, plan.cwd, `mounting ${plan.driver} at ${target}`);
+}
+
+/** Unmounts what mountRootfs mounted (lazily, so a busy mount still goes). */
+export async function unmountRootfs(target: string, plan?: Pick<MountPlan, 'type'>): Promise<void> {
+  if (plan?.type === 'fuse-overlayfs' && findHostTool('fusermount3')) {
+    await run(findHostTool('fusermount3')!, ['-u', '-z', target], undefined, `unmounting ${target}`).catch(() => undefined);
+  }
+  await run(findHostTool('umount') ?? 'umount', ['-l', target], undefined, `unmounting ${target}`).catch(() => undefined);
+}
+
+function run(cmd: string, args: string[], cwd: string | undefined, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], ...(cwd ? { cwd } : {}) });
+    let err = '';
+    c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    c.on('error', (e) => reject(new RuntimeSetupError(`${what}: ${e.message}`, 'install util-linux / fuse-overlayfs', e)));
+    c.on('close', (code) => (code === 0 ? resolve() : reject(new RuntimeSetupError(`${what}: ${err.trim() || `exit ${code}`}`, 'try --storage-driver=vfs'))));
+  });
+}
+
+export interface StorageDetection {
+  driver: StorageDriver;
+  /** Why this driver (and why not the better ones). */
+  reason: string;
+  forced: boolean;
+}
+
+let detected: StorageDetection | undefined;
+
+/**
+ * Picks the storage driver: overlay when the kernel mounts it here (a user
+ * namespace needs 5.11+), else fuse-overlayfs, else vfs (copies). Probed once per process.
+ */
+export async function detectStorageDriver(forced?: string): Promise<StorageDetection> {
+  if (forced) {
+    if (!STORAGE_DRIVERS.includes(forced as StorageDriver)) {
+      throw new RuntimeSetupError(`unknown storage driver "${forced}"`, `use one of: ${STORAGE_DRIVERS.join(', ')}`);
+    }
+    return { driver: forced as StorageDriver, reason: 'forced by --storage-driver', forced: true };
+  }
+  if (detected) return detected;
+  const notes: string[] = [];
+  const overlay = await probeOverlay();
+  if (overlay === true) detected = { driver: 'overlay', reason: `kernel overlayfs mounts here (kernel ${release()})`, forced: false };
+  else {
+    notes.push(`overlay: ${overlay}`);
+    const fuse = findHostTool('fuse-overlayfs');
+    if (fuse && existsSync('/dev/fuse')) detected = { driver: 'fuse-overlayfs', reason: `${notes.join('; ')}; using ${fuse}`, forced: false };
+    else {
+      notes.push(fuse ? 'fuse-overlayfs: /dev/fuse missing' : 'fuse-overlayfs: not installed (apt-get install fuse-overlayfs)');
+      detected = { driver: 'vfs', reason: `${notes.join('; ')}; copying layers instead`, forced: false };
+    }
+  }
+  return detected;
+}
+
+/** true, or the reason overlay cannot be mounted here. */
+async function probeOverlay(): Promise<true | string> {
+  try {
+    if (!readFileSync('/proc/filesystems', 'utf8').includes('overlay')) return 'not in /proc/filesystems (modprobe overlay)';
+  } catch {
+    /* unknown: try */
+  }
+  const [maj = 0, min = 0] = release().split('.').map((n) => parseInt(n, 10));
+  const uid = process.getuid?.() ?? 0;
+  const userns = uid !== 0 || inUserNamespace();
+  if (userns && (maj < 5 || (maj === 5 && min < 11))) return `kernel ${release()} < 5.11 cannot mount overlay in a user namespace`;
+  const unshare = findHostTool('unshare');
+  if (!unshare) return 'unshare not found';
+  const dir = mkdtempSync(join(tmpdir(), 'slipway-ovl-probe-'));
+  try {
+    for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(dir, d));
+    const plan = overlayMountPlan({ lowers: [join(dir, 'l')], upper: join(dir, 'u'), work: join(dir, 'w') }, 'overlay', userns);
+    const args = [...(uid !== 0 ? ['--map-root-user'] : []), '--mount', '--', ...mountCommand(plan, join(dir, 'm'))];
+    await run(unshare, args, undefined, 'probing overlay');
+    return true;
+  } catch (e) {
+    return (e as Error).message;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
