@@ -1,0 +1,184 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { type FileHandle, open } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { promisify } from 'node:util';
+import { gzip as gzipCb } from 'node:zlib';
+import type { Compression, Digest } from '../oci/index.js';
+import { ZSTD_BIN, zstdMissing } from './compression.js';
+
+const gzip = promisify(gzipCb);
+
+export interface SinkOptions {
+  compression: Compression;
+  /** gzip 1-9 (default 6, as docker), zstd 1-19 (default 3). */
+  level?: number;
+  /** Uncompressed bytes per independent gzip member (default 1 MiB). */
+  blockSize?: number;
+  /** gzip members compressed at once (default: number of CPUs). */
+  concurrency?: number;
+}
+
+export interface SinkResult {
+  diffId: Digest;
+  digest: Digest;
+  /** Compressed size (bytes in the file). */
+  size: number;
+  /** Uncompressed tar size. */
+  uncompressedSize: number;
+}
+
+/**
+ * Receives the tar stream and writes the compressed layer to a file, hashing
+ * the uncompressed bytes (diffID) and the compressed bytes (digest) in the same
+ * pass. gzip runs in parallel: the stream is cut into fixed blocks, each
+ * compressed as an independent gzip member on the libuv thread pool (zlib's
+ * async API), and the members are written in order; any gzip reader accepts
+ * the concatenation (RFC 1952 section 2.2). Memory stays at a few blocks.
+ */
+export class LayerSink {
+  private readonly blockSize: number;
+  private readonly concurrency: number;
+  private block: Buffer;
+  private used = 0;
+  private readonly diffHash = createHash('sha256');
+  private readonly digestHash = createHash('sha256');
+  private readonly pending: Promise<Buffer>[] = [];
+  private written = 0;
+  private total = 0;
+  private zstd: ChildProcess | undefined;
+  private zstdDone: Promise<void> | undefined;
+  private writeChain: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly fh: FileHandle, private readonly opts: SinkOptions) {
+    this.blockSize = opts.blockSize ?? 1 << 20;
+    this.concurrency = Math.max(1, opts.concurrency ?? availableParallelism());
+    this.block = Buffer.allocUnsafe(this.blockSize);
+  }
+
+  static async create(path: string, opts: SinkOptions): Promise<LayerSink> {
+    const fh = await open(path, 'wx', 0o644);
+    const sink = new LayerSink(fh, opts);
+    if (opts.compression === 'zstd') sink.startZstd();
+    return sink;
+  }
+
+  private startZstd(): void {
+    const level = this.opts.level ?? 3;
+    const child = spawn(ZSTD_BIN, ['-c', '-q', '-T0', `-${level}`, ...(level > 19 ? ['--ultra'] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.zstd = child;
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    this.zstdDone = new Promise<void>((resolve, reject) => {
+      child.on('error', (e) => reject((e as NodeJS.ErrnoException).code === 'ENOENT' ? zstdMissing(e) : e));
+      child.stdout?.on('data', (d: Buffer) => {
+        child.stdout?.pause();
+        this.out(d).then(() => child.stdout?.resume(), reject);
+      });
+      child.on('close', (code) => {
+        if (code === 0) this.writeChain.then(resolve, reject);
+        else reject(new Error(`zstd failed (exit ${code}): ${stderr.trim()}`));
+      });
+    });
+    this.zstdDone.catch(() => undefined);
+  }
+
+  private async out(buf: Buffer): Promise<void> {
+    this.digestHash.update(buf);
+    const p = this.writeChain.then(async () => {
+      let off = 0;
+      while (off < buf.length) off += (await this.fh.write(buf, off, buf.length - off)).bytesWritten;
+    });
+    this.writeChain = p;
+    this.written += buf.length;
+    await p;
+  }
+
+  /** Appends bytes to the tar stream. */
+  async write(buf: Buffer): Promise<void> {
+    let off = 0;
+    while (off < buf.length) {
+      const k = Math.min(buf.length - off, this.blockSize - this.used);
+      buf.copy(this.block, this.used, off, off + k);
+      this.used += k;
+      off += k;
+      if (this.used === this.blockSize) await this.flushBlock();
+    }
+  }
+
+  /** Reads exactly `size` bytes from `fh` straight into the stream's blocks (no extra copy). */
+  async writeFrom(src: FileHandle, size: number, where: string): Promise<void> {
+    let left = size;
+    let pos = 0;
+    while (left > 0) {
+      const want = Math.min(left, this.blockSize - this.used);
+      const { bytesRead } = await src.read(this.block, this.used, want, pos);
+      if (bytesRead === 0) throw new Error(`${where} shrank while it was being read (expected ${size} bytes)`);
+      this.used += bytesRead;
+      pos += bytesRead;
+      left -= bytesRead;
+      if (this.used === this.blockSize) await this.flushBlock();
+    }
+  }
+
+  private async flushBlock(): Promise<void> {
+    if (this.used === 0) return;
+    const data = this.used === this.blockSize ? this.block : this.block.subarray(0, this.used);
+    this.block = Buffer.allocUnsafe(this.blockSize);
+    this.used = 0;
+    this.diffHash.update(data);
+    this.total += data.length;
+    switch (this.opts.compression) {
+      case 'none':
+        await this.out(data);
+        return;
+      case 'zstd': {
+        const stdin = this.zstd?.stdin;
+        if (!stdin) throw new Error('zstd is not running');
+        if (!stdin.write(data)) {
+          await Promise.race([
+            new Promise<void>((r) => stdin.once('drain', () => r())),
+            this.zstdDone as Promise<void>,
+          ]);
+        }
+        return;
+      }
+      case 'gzip': {
+        const job = gzip(data, { level: this.opts.level ?? 6 }).then((g) => {
+          g[9] = 0xff; // OS byte: "unknown", so output does not depend on the host (zlib writes 3 or 19)
+          return g;
+        });
+        job.catch(() => undefined);
+        this.pending.push(job);
+        while (this.pending.length >= this.concurrency + 1) await this.out(await (this.pending.shift() as Promise<Buffer>));
+        return;
+      }
+    }
+  }
+
+  async finish(): Promise<SinkResult> {
+    await this.flushBlock();
+    if (this.opts.compression === 'gzip') {
+      while (this.pending.length > 0) await this.out(await (this.pending.shift() as Promise<Buffer>));
+      if (this.total === 0) await this.out(await gzip(Buffer.alloc(0)));
+    }
+    if (this.opts.compression === 'zstd') {
+      this.zstd?.stdin?.end();
+      await this.zstdDone;
+    }
+    await this.writeChain;
+    await this.fh.sync();
+    await this.fh.close();
+    return {
+      diffId: `sha256:${this.diffHash.digest('hex')}`,
+      digest: `sha256:${this.digestHash.digest('hex')}`,
+      size: this.written,
+      uncompressedSize: this.total,
+    };
+  }
+
+  async abort(): Promise<void> {
+    this.zstd?.kill('SIGKILL');
+    await this.fh.close().catch(() => undefined);
+  }
+}
