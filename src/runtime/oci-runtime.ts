@@ -105,7 +105,7 @@ async function probeRuntime(path: string, stateDir: string | undefined): Promise
     const prefix = uid !== 0 && unshare ? [unshare, '--map-root-user', '--mount', '--'] : [];
     const cfg = ociConfig({
       rootfs: join(dir, 'rootfs'), argv: ['/slipway-probe'], env: [], cwd: '/', uid: 0, gid: 0, additionalGids: [],
-      hostname: 'probe', network: 'host', extraMounts: [], nofile: 1024, userns, singleIdMap: false, pidNamespace: true,
+      hostname: 'probe', network: 'host', extraMounts: [], nofile: 1024, userns, singleIdMap: uid !== 0, pidNamespace: true,
     });
     writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
     const { code, stderr } = await run(prefix[0] ?? path, [...prefix.slice(1), ...(prefix.length ? [path] : []), '--root', join(dir, 'state'), 'run', '--bundle', dir, `slipway-probe-${process.pid}`]);

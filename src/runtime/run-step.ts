@@ -133,7 +133,9 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
         hostname, network, extraMounts: extra, nofile, userns, singleIdMap,
       });
       writeFileSync(join(bundle, 'config.json'), JSON.stringify(cfg, null, 2));
-      main = [shq(runtime!.path), '--root', shq(state), 'run', '--bundle', shq(bundle), containerId].join(' ');
+      // runc's warnings (cgroups it may not use in a user namespace) go to a log; its errors still reach stderr.
+      const logArgs = runtime!.name === 'runc' ? ['--log', shq(join(tmp, 'runtime.log'))] : [];
+      main = [shq(runtime!.path), ...logArgs, '--root', shq(state), 'run', '--bundle', shq(bundle), containerId].join(' ');
       const id = containerId;
       cleanup.push(async () => {
         if (existsSync(join(state, id))) await quiet(runtime!.path, ['--root', state, 'delete', '--force', id]);
