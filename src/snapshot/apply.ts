@@ -303,6 +303,8 @@ class Applier {
 
   private whiteout(e: TarEntry, parentComps: string[], base: string): void {
     const overlay = this.opts.mode === 'overlay';
+    const hidden = base.slice(WHITEOUT_PREFIX.length);
+    if (hidden === '' || hidden === '.' || hidden === '..') throw new UnsafePathError(e.name, 'is a whiteout for an invalid name');
     const parent = this.scoped.resolveDir(parentComps, e.name, overlay, (rel) => this.thisLayer.add(rel));
     if (parent === undefined) return; // nothing below to hide
     if (base === OPAQUE_WHITEOUT) {
@@ -311,9 +313,7 @@ class Applier {
       return;
     }
     if (base.startsWith('.wh..wh.')) return; // aufs bookkeeping (.wh..wh.plnk etc.)
-    const name = base.slice(WHITEOUT_PREFIX.length);
-    if (name === '' || name === '.' || name === '..') throw new UnsafePathError(e.name, 'is a whiteout for an invalid name');
-    const target = joinRel(parent, name);
+    const target = joinRel(parent, hidden);
     if (this.thisLayer.has(target)) return; // whiteouts only hide lower layers
     if (overlay) {
       this.whiteouts.add(target);
