@@ -1,0 +1,114 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { SlipwayError, errorMessage, parseReference, type Platform } from '../oci/index.js';
+import { Image, loadImage } from '../image/index.js';
+import { LayoutStore, RegistrySession, copy } from '../store/index.js';
+import type { BuildEvent } from './options.js';
+
+const run = promisify(execFile);
+
+export class BaseImageError extends SlipwayError {
+  constructor(ref: string, where: string, cause: unknown) {
+    super('BASE_IMAGE', `${where}: cannot use base image "${ref}": ${errorMessage(cause)}`, {
+      hint: 'check the name and tag, that the registry is reachable, and your login (slipway login HOST)',
+      cause,
+    });
+  }
+}
+
+export interface BaseResolver {
+  resolve(ref: string, platform: Platform, where: string): Promise<Image>;
+  close(): Promise<void>;
+}
+
+/**
+ * Resolves FROM / COPY --from image references: `oci:DIR[:tag]`,
+ * `oci-archive:FILE[:tag]`, or a registry reference pulled once into the local
+ * store (`pull` re-resolves the tag every build). Each reference is resolved
+ * once per build, however many stages use it.
+ */
+export function createBaseResolver(opts: {
+  store: LayoutStore;
+  session: RegistrySession;
+  pull: boolean;
+  tmpDir: string;
+  emit: (e: BuildEvent) => void;
+}): BaseResolver {
+  const memo = new Map<string, Promise<Image>>();
+  const opened: LayoutStore[] = [];
+  const temps: string[] = [];
+
+  async function fromLayout(dir: string, tag: string | undefined, platform: Platform): Promise<Image> {
+    const layout = await LayoutStore.open(dir, { create: false, name: `oci:${dir}` });
+    opened.push(layout);
+    let ref = tag;
+    if (ref === undefined) {
+      const entries = await layout.list();
+      if (entries.length !== 1) throw new Error(`${dir} holds ${entries.length} images; name one with :TAG`);
+      ref = (entries[0] as { descriptor: { digest: string } }).descriptor.digest;
+    }
+    const img = await loadImage(layout, ref, { platform });
+    // copy its blobs into the local store so layers outlive the layout and are shared
+    await copy(layout, img.descriptor, opts.store, undefined);
+    return loadImage(opts.store, img.descriptor, { platform });
+  }
+
+  function splitTag(rest: string): [string, string | undefined] {
+    const slash = rest.lastIndexOf('/');
+    const colon = rest.lastIndexOf(':');
+    if (colon > slash && colon > 0) return [rest.slice(0, colon), rest.slice(colon + 1) || undefined];
+    return [rest, undefined];
+  }
+
+  async function resolveOnce(ref: string, platform: Platform): Promise<Image> {
+    if (ref.startsWith('oci:')) {
+      const [dir, tag] = splitTag(ref.slice(4));
+      return fromLayout(dir, tag, platform);
+    }
+    if (ref.startsWith('oci-archive:')) {
+      const [file, tag] = splitTag(ref.slice('oci-archive:'.length));
+      await stat(file);
+      const dir = await mkdtemp(join(opts.tmpDir, 'oci-archive-'));
+      temps.push(dir);
+      await run('tar', ['-xf', file, '-C', dir]);
+      return fromLayout(dir, tag, platform);
+    }
+    const parsed = parseReference(ref);
+    const name = parsed.toString();
+    if (!opts.pull) {
+      try {
+        const img = await loadImage(opts.store, name, { platform });
+        opts.emit({ type: 'pull', ref: name, status: 'cached', digest: img.digest });
+        return img;
+      } catch {
+        /* not stored yet */
+      }
+    }
+    opts.emit({ type: 'pull', ref: name, status: 'start' });
+    const remote = opts.session.repository(parsed, 'pull');
+    const result = await copy(remote, parsed.identifier, opts.store, name, { platform });
+    const img = await loadImage(opts.store, result.descriptor, { platform });
+    opts.emit({ type: 'pull', ref: name, status: 'done', digest: img.digest });
+    return img;
+  }
+
+  return {
+    resolve(ref, platform, where) {
+      const key = `${ref}\0${platform.os}/${platform.architecture}/${platform.variant ?? ''}`;
+      let p = memo.get(key);
+      if (!p) {
+        p = resolveOnce(ref, platform).catch((e: unknown) => {
+          throw new BaseImageError(ref, where, e);
+        });
+        memo.set(key, p);
+      }
+      return p;
+    },
+    async close() {
+      await Promise.all(opened.map((l) => l.close()));
+      await Promise.all(temps.map((t) => rm(t, { recursive: true, force: true })));
+    },
+  };
+}

@@ -1,0 +1,117 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { PassThrough, type Readable } from 'node:stream';
+import tar from 'tar-stream';
+import type { Digest } from '../oci/index.js';
+import type { Layer } from '../image/index.js';
+import type { ExistingPath, FsView } from './copy/entries.js';
+
+/** Files whose content the index keeps (what COPY --chown and USER resolution read). */
+const KEEP = new Set(['etc/passwd', 'etc/group']);
+
+interface IndexEntry extends ExistingPath {
+  /** base64 content for KEEP files. */
+  data?: string;
+}
+
+interface LayerIndex {
+  entries: Record<string, IndexEntry>;
+  whiteouts: string[];
+  opaque: string[];
+}
+
+function norm(name: string): string {
+  return posix.normalize(name.replace(/^\.?\/+/, '')).replace(/\/+$/, '').replace(/^\.$/, '');
+}
+
+async function buildIndex(stream: Readable, gzip: boolean): Promise<LayerIndex> {
+  const idx: LayerIndex = { entries: {}, whiteouts: [], opaque: [] };
+  const ex = tar.extract();
+  const input = gzip ? stream.pipe(createGunzip()) : stream.pipe(new PassThrough());
+  input.on('error', (e) => ex.destroy(e));
+  input.pipe(ex);
+  for await (const entry of ex) {
+    const h = entry.header;
+    const p = norm(h.name);
+    const base = posix.basename(p);
+    if (base === '.wh..wh..opq') idx.opaque.push(posix.dirname(p) === '.' ? '' : posix.dirname(p));
+    else if (base.startsWith('.wh.')) idx.whiteouts.push(posix.join(posix.dirname(p), base.slice(4)).replace(/^\.\//, ''));
+    else {
+      const type = h.type === 'directory' ? 'dir' : h.type === 'file' || h.type === 'link' ? 'file' : h.type === 'symlink' ? 'symlink' : 'other';
+      const e: IndexEntry = { type, mode: (h.mode ?? 0) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0 };
+      if (KEEP.has(p) && h.type === 'file') {
+        const chunks: Buffer[] = [];
+        for await (const c of entry) chunks.push(c as Buffer);
+        e.data = Buffer.concat(chunks).toString('base64');
+      }
+      idx.entries[p] = e;
+    }
+    entry.resume();
+  }
+  return idx;
+}
+
+/**
+ * ADAPTER (until the unpack cache serves metadata lookups): a per-layer index of
+ * paths (type, mode, owner) plus /etc/passwd and /etc/group contents, cached by
+ * diffID under `dir`. Enough for COPY to know which parent directories exist
+ * and to resolve --chown names without unpacking anything.
+ */
+export class LayerIndexCache {
+  private readonly mem = new Map<Digest, Promise<LayerIndex>>();
+  constructor(readonly dir: string) {}
+
+  private load(layer: Layer): Promise<LayerIndex> {
+    let p = this.mem.get(layer.diffId);
+    if (!p) {
+      p = (async () => {
+        const file = join(this.dir, `${layer.diffId.replace(':', '-')}.json`);
+        try {
+          return JSON.parse(await readFile(file, 'utf8')) as LayerIndex;
+        } catch {
+          /* build it */
+        }
+        const idx = await buildIndex(await layer.open(), /gzip/.test(layer.descriptor.mediaType));
+        await mkdir(this.dir, { recursive: true });
+        const tmp = `${file}.${process.pid}.tmp`;
+        await writeFile(tmp, JSON.stringify(idx));
+        await rename(tmp, file);
+        return idx;
+      })();
+      this.mem.set(layer.diffId, p);
+    }
+    return p;
+  }
+
+  /** A view of the filesystem the layers make, top layer wins, whiteouts honoured. */
+  view(layers: readonly Layer[]): FsView {
+    const lookup = async (path: string): Promise<IndexEntry | undefined> => {
+      const p = norm(path);
+      if (p === '') return { type: 'dir', mode: 0o755, uid: 0, gid: 0 };
+      for (let i = layers.length - 1; i >= 0; i--) {
+        const idx = await this.load(layers[i] as Layer);
+        const hit = idx.entries[p];
+        if (hit) return hit;
+        // hidden by a whiteout of itself or a parent, or an opaque parent in this layer
+        let d = p;
+        while (d !== '' && d !== '.') {
+          if (idx.whiteouts.includes(d)) return undefined;
+          d = posix.dirname(d) === '.' ? '' : posix.dirname(d);
+          if (idx.opaque.includes(d) && idx.entries[d]) return undefined;
+        }
+      }
+      return undefined;
+    };
+    return {
+      stat: async (path) => {
+        const e = await lookup(path);
+        return e ? { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid } : undefined;
+      },
+      readFile: async (path) => {
+        const e = await lookup(path);
+        return e?.data !== undefined ? Buffer.from(e.data, 'base64') : undefined;
+      },
+    };
+  }
+}

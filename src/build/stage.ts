@@ -1,0 +1,109 @@
+import type { Image } from '../image/index.js';
+import { Image as ImageClass, storedLayer } from '../image/index.js';
+import type { PlanStage, Step } from '../plan/types.js';
+import type { BuildContext, StageState } from './context.js';
+import { locationOf } from './context.js';
+import type { CacheMiss } from './options.js';
+import { runConfigStep } from './steps/config.js';
+import { runCopyStep } from './steps/copy.js';
+import { runRunStep } from './steps/run.js';
+import { runWorkdirStep, workdirPath } from './steps/workdir.js';
+
+export function stageLabel(stage: PlanStage): string {
+  return stage.name ?? `stage-${stage.index}`;
+}
+
+async function baseImage(ctx: BuildContext, stage: PlanStage): Promise<Image> {
+  const where = `${ctx.dockerfile}:${stage.location.line}`;
+  switch (stage.base.kind) {
+    case 'scratch':
+      return ImageClass.scratch(ctx.platform);
+    case 'stage':
+      return ctx.stageImage(stage.base.stage);
+    case 'image': {
+      const img = await ctx.bases.resolve(stage.base.ref, ctx.platform, where);
+      // ONBUILD triggers run now (the planner made them steps); images built on this one do not inherit them
+      if (img.config.config?.OnBuild && img.config.config.OnBuild.length > 0) {
+        return img.withConfig((c) => {
+          if (c.config) delete c.config.OnBuild;
+          return c;
+        });
+      }
+      return img;
+    }
+  }
+}
+
+function stepText(step: Step): string {
+  return step.instruction;
+}
+
+/** Runs one stage: base image, then each step, reusing cached layers where the key matches. */
+export async function runStage(ctx: BuildContext, stage: PlanStage): Promise<Image> {
+  const st: StageState = { stage, image: await baseImage(ctx, stage), meta: { cmdSet: false }, label: stageLabel(stage) };
+  const filtered = ctx.options.noCache === true || (ctx.options.noCacheFilter ?? []).some((f) => f === stage.name || f === String(stage.index));
+  let parentKey = stage.baseKey.key;
+  const total = stage.steps.length;
+  for (const [i, step] of stage.steps.entries()) {
+    const id = `${stage.index}.${i + 1}`;
+    const t0 = Date.now();
+    ctx.emit({ type: 'step-start', id, stage: st.label, index: i + 1, total, text: stepText(step), location: locationOf(ctx, step) });
+    if (ctx.options.signal?.aborted) throw ctx.options.signal.reason instanceof Error ? ctx.options.signal.reason : new Error('build cancelled');
+    if (step.kind === 'config') {
+      await runConfigStep(ctx, st, step);
+      ctx.emit({ type: 'step-done', id, ms: Date.now() - t0, cached: false });
+      parentKey = step.cache.key;
+      continue;
+    }
+    const key = step.cache.key;
+    if (key !== undefined && !filtered) {
+      const rec = await ctx.cache.get(key);
+      if (rec && (rec.layer === undefined || (await ctx.store.exists(rec.layer.descriptor)))) {
+        if (step.kind === 'workdir') {
+          const wd = workdirPath(step, st.image.config.config?.WorkingDir);
+          st.image = st.image.withConfig((c) => {
+            c.config = { ...(c.config ?? {}), WorkingDir: wd };
+            return c;
+          });
+        }
+        const history = { ...rec.history };
+        delete history.empty_layer;
+        st.image = rec.layer ? st.image.append(storedLayer(ctx.store, rec.layer.descriptor, rec.layer.diffId), history) : st.image.appendEmptyHistory(history);
+        ctx.counters.cached++;
+        ctx.emit({ type: 'step-cached', id, key });
+        ctx.emit({ type: 'step-done', id, ms: Date.now() - t0, cached: true });
+        parentKey = key;
+        continue;
+      }
+    }
+    const miss: CacheMiss = ctx.options.noCache
+      ? { reason: 'no-cache' }
+      : filtered
+        ? { reason: 'no-cache-filter' }
+        : key === undefined
+          ? { reason: 'not-found', part: step.cache.parts.find((p) => p.pending)?.name ?? 'unknown' }
+          : await ctx.cache.explainMiss(parentKey, step.cache.parts);
+    ctx.emit({ type: 'step-miss', id, key: key ?? '', miss });
+    const layersBefore = st.image.layers.length;
+    if (step.kind === 'run') await runRunStep(ctx, st, step, id);
+    else if (step.kind === 'workdir') await runWorkdirStep(ctx, st, step);
+    else await runCopyStep(ctx, st, step);
+    ctx.counters.run++;
+    const layer = st.image.layers.length > layersBefore ? st.image.layers[st.image.layers.length - 1] : undefined;
+    const hist = st.image.config.history ?? [];
+    const last = hist[hist.length - 1] ?? {};
+    if (key !== undefined) {
+      await ctx.cache.put({
+        key,
+        parts: step.cache.parts,
+        ...(parentKey !== undefined ? { parentKey } : {}),
+        ...(layer ? { layer: { descriptor: layer.descriptor, diffId: layer.diffId } } : {}),
+        history: last,
+        created: ctx.created,
+      });
+    }
+    ctx.emit({ type: 'step-done', id, ms: Date.now() - t0, cached: false, ...(layer ? { layer: layer.descriptor.digest } : {}) });
+    parentKey = key;
+  }
+  return st.image;
+}
