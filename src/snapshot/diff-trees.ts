@@ -18,6 +18,9 @@ export interface DiffTreesOptions extends WriteLayerOptions {
   xattrs?: boolean;
 }
 
+/** Kernel timestamps are taken from a coarse clock (a tick or so behind Date.now()). */
+const CTIME_SLACK_MS = 1000;
+
 async function fileHash(p: string): Promise<string> {
   const h = createHash('sha256');
   for await (const c of createReadStream(p, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
@@ -95,7 +98,7 @@ export async function treeChanges(before: string, after: string, opts: DiffTrees
         continue;
       }
       if (ast.isFile()) {
-        const suspicious = opts.since !== undefined ? ast.ctimeMs >= opts.since : ast.mtimeMs % 1000 === 0;
+        const suspicious = opts.since !== undefined ? ast.ctimeMs >= opts.since - CTIME_SLACK_MS : ast.mtimeMs % 1000 === 0;
         if (suspicious) candidates.push({ rel: r, a: aAbs, b: bAbs, e, st: ast });
       }
     }
