@@ -35,6 +35,20 @@ export interface CacheKeyPart {
   value: string;
   /** True while the value is not known yet (context content, a stage's final key); `value` is then a description. */
   pending?: boolean;
+  /** The part is the content hash of these build-context sources (`resolveCacheKeys` asks its hasher). */
+  context?: ContextSelection;
+  /** The part is the final cache key of this stage (COPY --from, RUN --mount from, FROM <stage>). */
+  stage?: number;
+}
+
+/** Build-context files a step reads: COPY/ADD sources or a RUN bind mount's source. */
+export interface ContextSelection {
+  /** Source paths/patterns relative to the context root (docker wildcard rules). */
+  sources: string[];
+  /** `--exclude` patterns. */
+  exclude: string[];
+  /** COPY --parents: keep the source's parent directories. */
+  parents: boolean;
 }
 
 export interface CacheInfo {
@@ -95,6 +109,11 @@ export interface RunStep extends StepBase {
   /** The shell in force (SHELL instruction), undefined = the base image's or `/bin/sh -c`. */
   shell?: string[];
   heredocs: Heredoc[];
+  /**
+   * Files the command needs, as BuildKit derives them from heredocs: e.g. `RUN <<EOF` with a `#!` body becomes
+   * `/dev/pipes/EOF` (mode 0755, mounted read-only) and `args` runs that path. Usually empty.
+   */
+  inlineFiles: { path: string; data: string; mode: number }[];
   mounts: RunMount[];
   network: 'default' | 'none' | 'host';
   security: 'sandbox' | 'insecure';
