@@ -68,8 +68,17 @@ function counting(desc: Descriptor, emit: (e: CopyEvent) => void, onBytes: (n: n
   });
 }
 
+/** Waits for every task (so nothing still writes after copy() returns), then throws the first failure. */
+async function settleAll(tasks: Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(tasks);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+}
+
 class Copier {
   private readonly limiter: Limiter;
+  /** Set on the first failure: queued blobs are not started any more. */
+  private failure: unknown;
   private readonly done = new Map<string, Promise<void>>();
   readonly result = { blobsCopied: 0, blobsSkipped: 0, bytesCopied: 0 };
 
@@ -93,16 +102,22 @@ class Copier {
 
   blob(desc: Descriptor): Promise<void> {
     return this.once(desc, () => this.limiter.run(async () => {
+      if (this.failure !== undefined) throw this.failure;
       if (await this.dst.exists(desc)) {
         this.result.blobsSkipped++;
         this.emit({ type: 'blob-skipped', descriptor: desc });
         return;
       }
       this.emit({ type: 'blob-started', descriptor: desc });
-      const body: Readable = await this.src.fetch(desc);
-      const counter = counting(desc, (e) => this.emit(e), (n) => (this.result.bytesCopied += n));
-      body.on('error', (e) => counter.destroy(e));
-      await this.dst.push(desc, body.pipe(counter));
+      try {
+        const body: Readable = await this.src.fetch(desc);
+        const counter = counting(desc, (e) => this.emit(e), (n) => (this.result.bytesCopied += n));
+        body.on('error', (e) => counter.destroy(e));
+        await this.dst.push(desc, body.pipe(counter));
+      } catch (e) {
+        this.failure ??= e;
+        throw e;
+      }
       this.result.blobsCopied++;
       this.emit({ type: 'blob-done', descriptor: desc });
     }));
@@ -119,10 +134,10 @@ class Copier {
       const raw = bytes ?? (await this.src.fetchBytes(desc));
       const obj = JSON.parse(raw.toString('utf8')) as Partial<ImageManifest & ImageIndex>;
       if (isIndex(desc.mediaType) || (Array.isArray(obj.manifests) && obj.config === undefined)) {
-        await Promise.all((obj.manifests ?? []).map((m) => (isManifest(m.mediaType) || isIndex(m.mediaType) ? this.node(m) : this.blob(m))));
+        await settleAll((obj.manifests ?? []).map((m) => (isManifest(m.mediaType) || isIndex(m.mediaType) ? this.node(m) : this.blob(m))));
       } else if (isManifest(desc.mediaType) || obj.config !== undefined) {
         if (obj.config === undefined || !Array.isArray(obj.layers)) throw new UnsupportedManifestError(desc, this.src.name);
-        await Promise.all(obj.layers.map((l) => this.blob(l)));
+        await settleAll(obj.layers.map((l) => this.blob(l)));
         await this.blob(obj.config);
         if (obj.subject !== undefined && (await this.src.exists(obj.subject))) await this.node(obj.subject);
       } else {

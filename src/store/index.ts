@@ -7,3 +7,10 @@ export { LayoutStore, sniffMediaType, type LayoutEntry, type GcResult, type Layo
 export { copy, describePlatformChoice, UnsupportedManifestError, type CopyEvent, type CopyOptions, type CopyResult } from './copy.js';
 export * from './registry/index.js';
 export { ImageValuesSource, writeImage } from './image-source.js';
+export { parseOutputSpec, type OutputSpec, type OutputType } from './output-spec.js';
+export { atomicFile, type AtomicFile } from './atomic-file.js';
+export { TarBlobWriter } from './tar-writer.js';
+export {
+  writeOutput, writeOciLayoutDir, writeOciArchive, writeDockerArchive, UnsupportedOutputError, ANNOTATION_CONTAINERD_NAME,
+  type WriteOutputOptions, type OutputResult,
+} from './output.js';

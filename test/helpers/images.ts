@@ -30,6 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pack } from 'tar-stream';
+import { inject } from 'vitest';
 import { Image, makeImageIndex, memoryLayer, type BuiltIndex } from '../../src/image/index.js';
 import { hostPlatform, type ImageConfig, type Platform } from '../../src/oci/index.js';
 import { LayoutStore, writeImage } from '../../src/store/index.js';
@@ -132,7 +133,14 @@ export interface TestImages {
 }
 
 async function build(): Promise<TestImages> {
-  const dir = mkdtempSync(join(tmpdir(), 'slipway-test-images-'));
+  // under the test world dir (removed by the global teardown) when there is one
+  let world = '';
+  try {
+    world = inject('worldDir');
+  } catch {
+    /* not inside a vitest worker */
+  }
+  const dir = mkdtempSync(join(world !== '' && existsSync(world) ? world : tmpdir(), 'slipway-test-images-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const bbLayer = memoryLayer(await tarOf(busyboxEntries()));
   const bbHistory = { created: CREATED, created_by: '/bin/sh -c #(nop) ADD busybox-static in /', comment: 'slipway test fixture' };
