@@ -362,7 +362,7 @@ class Applier {
         const r = spawnSync('sh', ['-c', 'for p do mknod "$p" c 0 0 || exit 1; done', 'sh', ...batch], { cwd: this.root, encoding: 'utf8' });
         if (r.status !== 0) throw new Error(`creating overlay whiteouts in ${this.root}: ${r.stderr || r.error?.message}`);
       }
-      const names = this.opts.opaqueXattrs ?? (runningAsRoot() && inInitialUserNamespace() ? ['trusted.overlay.opaque', 'user.overlay.opaque'] : ['user.overlay.opaque']);
+      const names = this.opts.opaqueXattrs ?? (runningAsRoot() && inInitialUserNamespace() ? ['trusted.overlay.opaque', 'user.overlay.opaque', 'user.fuseoverlayfs.opaque'] : ['user.overlay.opaque', 'user.fuseoverlayfs.opaque']);
       for (const d of this.opaque) for (const name of names) this.xattrs.push({ rel: d, name, value: Buffer.from('y') });
     }
     const safe = this.xattrs.filter((x) => this.isRealPath(x.rel));

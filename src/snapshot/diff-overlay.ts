@@ -5,7 +5,7 @@ import { type LayerResult, type WriteLayerOptions, writeLayer } from './layer-wr
 import { entryFromStat, isOverlayWhiteout } from './tree-entry.js';
 import { type Xattrs, isPortableXattr, readTreeXattrs } from './xattrs.js';
 
-const OPAQUE_NAMES = ['trusted.overlay.opaque', 'user.overlay.opaque'];
+const OPAQUE_NAMES = ['trusted.overlay.opaque', 'user.overlay.opaque', 'user.fuseoverlayfs.opaque'];
 const UNSUPPORTED = /^(trusted|user)\.overlay\.(redirect|metacopy)$/;
 
 /**
@@ -14,6 +14,8 @@ const UNSUPPORTED = /^(trusted|user)\.overlay\.(redirect|metacopy)$/;
  * as root, user.overlay.opaque with the `userxattr` mount option) get an
  * opaque marker. Mount with redirect_dir=off and metacopy=off: renamed
  * directories and metadata-only copies cannot be expressed as a layer.
+ * fuse-overlayfs uppers work too: its user.fuseoverlayfs.opaque xattr is read,
+ * and the .wh. files it writes where it cannot mknod pass through unchanged.
  */
 export async function overlayChanges(upperDir: string): Promise<LayerEntry[]> {
   const xattrs = await readTreeXattrs(upperDir);

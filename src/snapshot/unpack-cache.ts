@@ -24,6 +24,8 @@ const MARKER = 'unpacked.json';
  * place, so a killed build or two concurrent builds never see half a layer.
  */
 export class UnpackCache {
+  private readonly inflight = new Map<string, Promise<string>>();
+
   constructor(readonly dir: string, private readonly opts: UnpackCacheOptions = {}) {}
 
   private pathOf(diffId: Digest): string {
@@ -45,6 +47,15 @@ export class UnpackCache {
   async ensure(layer: Layer, lowers: readonly string[] = []): Promise<string> {
     const hit = this.lookup(layer.diffId);
     if (hit !== undefined) return hit;
+    let p = this.inflight.get(layer.diffId);
+    if (p === undefined) {
+      p = this.unpack(layer, lowers).finally(() => this.inflight.delete(layer.diffId));
+      this.inflight.set(layer.diffId, p);
+    }
+    return p;
+  }
+
+  private async unpack(layer: Layer, lowers: readonly string[]): Promise<string> {
     const final = this.pathOf(layer.diffId);
     const tmp = join(this.dir, `.tmp-${randomBytes(8).toString('hex')}`);
     await mkdir(join(tmp, 'fs'), { recursive: true, mode: 0o755 });

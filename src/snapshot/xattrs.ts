@@ -13,7 +13,7 @@ export type Xattrs = Map<string, Buffer>;
 
 /** Names never copied into or out of layers: overlay's own bookkeeping and host labels. */
 export function isPortableXattr(name: string): boolean {
-  return !/^(trusted|user)\.overlay\./.test(name) && name !== 'security.selinux' && !name.startsWith('system.');
+  return !/^(trusted|user)\.overlay\./.test(name) && !name.startsWith('user.fuseoverlayfs.') && name !== 'security.selinux' && !name.startsWith('system.');
 }
 
 function run(cmd: string, args: string[], cwd: string): Promise<{ code: number; stdout: Buffer; stderr: string }> {
