@@ -1,6 +1,6 @@
 import type { Command } from '../command.js';
 import { flag } from '../command.js';
-import { LayoutStore, RefNotFoundError, copy, parseReference, type ReadableStore } from '../../index.js';
+import { LayoutStore, RefNotFoundError, copy, errorMessage, isRetriableRegistryError, parseReference, type ReadableStore } from '../../index.js';
 import { PLATFORM_OPTION, REGISTRY_OPTIONS, findLocal, layoutRef, openLocalStore, parseLocation, platformFlag, registrySession } from './registry-flags.js';
 
 export const pushCommand: Command = {
@@ -48,9 +48,18 @@ export const pushCommand: Command = {
       }
       const dst = session.repository(dest, 'push');
       const platform = platformFlag(ctx);
-      const result = await copy(src, srcRef, dst, dest.digest !== undefined && dest.tag === undefined ? undefined : dest.tag ?? 'latest', {
-        ...(platform ? { platform } : {}),
-      });
+      const tag = dest.digest !== undefined && dest.tag === undefined ? undefined : dest.tag ?? 'latest';
+      let result;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          result = await copy(src, srcRef, dst, tag, { ...(platform ? { platform } : {}) });
+          break;
+        } catch (e) {
+          // an upload the registry could not resume: run again, blobs already there are skipped
+          if (attempt >= 3 || !isRetriableRegistryError(e)) throw e;
+          ctx.log(`push failed (${errorMessage(e)}); trying again`);
+        }
+      }
       if (flag(ctx, 'quiet')) ctx.stdout.write(`${result.descriptor.digest}\n`);
       else ctx.stdout.write(`Pushed ${dest.name}${dest.tag ? `:${dest.tag}` : ''}@${result.descriptor.digest} (${result.blobsCopied} blobs written, ${result.blobsSkipped} already there)\n`);
     } finally {

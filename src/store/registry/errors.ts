@@ -156,3 +156,21 @@ export function parseRegistryErrors(text: string): RegistryErrorEntry[] {
     return [];
   }
 }
+
+/** An upload session broke in a way the registry cannot resume (the source must be read again). */
+export class RegistryUploadInterruptedError extends RegistryError {
+  constructor(ctx: RegistryErrorContext, uploaded: number, cause: unknown) {
+    super('REGISTRY_UPLOAD_INTERRUPTED', ctx, `the upload broke after ${uploaded} bytes and the registry cannot resume it`, {
+      cause,
+      hint: 'run the push again: blobs already in the registry are skipped',
+    });
+  }
+}
+
+/** Failures worth running a whole operation (e.g. a push) again: transient, not auth or not-found. */
+export function isRetriableRegistryError(e: unknown): boolean {
+  if (e instanceof RegistryUploadInterruptedError || e instanceof RegistryUnreachableError || e instanceof RegistryRateLimitError) return true;
+  if (e instanceof RegistryHttpError) return (e.status ?? 0) >= 500;
+  if (e instanceof RegistryError) return e.registryCode === 'BLOB_UPLOAD_INVALID' || e.registryCode === 'BLOB_UPLOAD_UNKNOWN';
+  return false;
+}

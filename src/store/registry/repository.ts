@@ -14,7 +14,7 @@ import type { Store } from '../store.js';
 import { openBlob } from './blob-reader.js';
 import type { BlobSources } from './blob-sources.js';
 import { headerValue, type RegistryClient, type RegistryResponse } from './client.js';
-import { RegistryError, RegistryProtocolError } from './errors.js';
+import { RegistryError, RegistryProtocolError, isRetriableRegistryError } from './errors.js';
 import { DEFAULT_UPLOAD_LIMITS, putChunked, putMonolithic, readAll, startUpload, type UploadLimits } from './upload.js';
 
 /** Manifests and configs are small; refuse to buffer anything bigger. */
@@ -59,6 +59,8 @@ export class RegistryRepository implements Store {
   /** Manifest bytes seen by resolve/push, by digest, so fetchBytes/tag need no second GET. */
   private readonly manifests = new Map<string, Buffer>();
   private readonly uploads = new Map<string, Promise<void>>();
+  /** Blobs a HEAD just reported missing: the push that usually follows skips a second HEAD. */
+  private readonly missing = new Set<string>();
   /** Which read client last resolved: later reads go there first. */
   private preferred: RegistryClient | undefined;
 
@@ -180,7 +182,10 @@ export class RegistryRepository implements Store {
       accept: [404],
     });
     await res.body.dump();
-    if (res.status === 404) return false;
+    if (res.status === 404) {
+      if (!manifest) this.missing.add(desc.digest);
+      return false;
+    }
     if (!manifest) this.learn(desc.digest);
     return true;
   }
@@ -214,10 +219,14 @@ export class RegistryRepository implements Store {
     const discard = () => {
       if (body instanceof Readable) body.destroy();
     };
-    if (await this.exists(desc)) {
-      discard();
-      emit('exists');
-      return;
+    if (!this.missing.delete(desc.digest)) {
+      const there = await this.exists(desc);
+      this.missing.delete(desc.digest);
+      if (there) {
+        discard();
+        emit('exists');
+        return;
+      }
     }
     const target = { client: this.client, repository: this.repository, scopes: this.scopes };
     let session: Awaited<ReturnType<typeof startUpload>> | undefined;
@@ -240,7 +249,17 @@ export class RegistryRepository implements Store {
     if (session.mounted) return;
     if (desc.size <= this.limits.monolithicMax || !(body instanceof Readable)) {
       const data = await readAll(body, Math.max(desc.size, 0), `blob ${desc.digest}`);
-      await putMonolithic(target, desc, session.location, data);
+      // the bytes are in memory: a broken session is replaced by a fresh one
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await putMonolithic(target, desc, session.location, data);
+          break;
+        } catch (e) {
+          if (attempt >= 3 || !isRetriableRegistryError(e)) throw e;
+          session = await startUpload(target, desc);
+          if (session.mounted) return;
+        }
+      }
       emit('monolithic');
     } else {
       await putChunked(target, desc, session.location, body, this.limits.chunkSize);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DigestMismatchError, SizeMismatchError, parseDigest, verifyBytes, type Descriptor } from '../../oci/index.js';
 import { headerValue, type RegistryClient, type RegistryResponse } from './client.js';
-import { RegistryProtocolError } from './errors.js';
+import { RegistryError, RegistryProtocolError, RegistryUnauthorizedError, RegistryUploadInterruptedError } from './errors.js';
 
 export interface UploadTarget {
   client: RegistryClient;
@@ -141,19 +141,32 @@ export async function putChunked(t: UploadTarget, desc: Descriptor, loc: string,
     let start = 0;
     for (let tries = 0; start < chunk.length; tries++) {
       const piece = start === 0 ? chunk : chunk.subarray(start);
-      const res = await t.client.request({
-        method: 'PATCH',
-        path: current,
-        headers: {
-          'content-type': 'application/octet-stream',
-          'content-range': `${offset + start}-${offset + chunk.length - 1}`,
-        },
-        body: piece,
-        scopes: t.scopes,
-        repository: t.repository,
-        operation: op(desc),
-        accept: [416],
-      });
+      let res: RegistryResponse;
+      try {
+        res = await t.client.request({
+          method: 'PATCH',
+          path: current,
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-range': `${offset + start}-${offset + chunk.length - 1}`,
+          },
+          body: piece,
+          scopes: t.scopes,
+          repository: t.repository,
+          operation: op(desc),
+          accept: [416],
+        });
+      } catch (e) {
+        // a PATCH that broke mid-way: resume where the registry says it is, if it can tell
+        if (!(e instanceof RegistryError) || e instanceof RegistryUnauthorizedError) throw e;
+        const have = await uploadedUpTo(t, desc, current).catch(() => -1);
+        if (have < offset || have > offset + chunk.length || tries >= 3) {
+          body.destroy();
+          throw new RegistryUploadInterruptedError({ registry: t.client.registry, repository: t.repository, operation: op(desc) }, offset + start, e);
+        }
+        start = have - offset;
+        continue;
+      }
       if (res.status === 416 && tries < 3) {
         // the registry kept part of an earlier attempt: continue from where it is
         await res.body.dump();
