@@ -75,9 +75,10 @@ export class RootfsView {
    * missing parts in the writable layer (parents copied with their lower
    * attributes, new ones owned by `owner`). Returns created container paths.
    */
-  ensureDir(path: string, owner?: { uid: number; gid: number }): { path: string; created: string[] } {
+  ensureDir(path: string, owner?: { uid: number; gid: number }, materialize = false): { path: string; created: string[] } {
     const r = this.resolve(path);
     const created: string[] = [];
+    if (!materialize && r.stat?.isDirectory()) return { path: r.path, created };
     const comps = splitPath(r.path);
     let cur = '';
     for (const c of comps) {
@@ -88,7 +89,8 @@ export class RootfsView {
       if (found) {
         // Exists in a lower layer: give the upper a matching dir so children can be written.
         mkdirSync(top, { mode: found.stat.mode & 0o7777 });
-        chownQuiet(top, found.stat.uid, found.stat.gid);
+        // 65534: the owner is not mapped into this user namespace; leave it ours.
+        if (found.stat.uid !== 65534 && found.stat.gid !== 65534) chownQuiet(top, found.stat.uid, found.stat.gid);
         continue;
       }
       mkdirSync(top, { mode: 0o755 });
@@ -102,7 +104,7 @@ export class RootfsView {
   ensureFile(path: string): { path: string; created: string[] } {
     const r = this.resolve(path);
     if (r.stat) return { path: r.path, created: [] };
-    const { created } = this.ensureDir(posix.dirname(r.path));
+    const { created } = this.ensureDir(posix.dirname(r.path), undefined, true);
     writeFileSync(join(this.layers[0]!, r.path), '', { mode: 0o644 });
     return { path: r.path, created: [...created, r.path] };
   }
