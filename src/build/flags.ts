@@ -1,5 +1,5 @@
 import { UsageError } from '../oci/index.js';
-import type { BuildOutput, SecretSource, SshSource } from './options.js';
+import type { SecretSource, SshSource } from './options.js';
 
 /**
  * Parsers for the docker/buildx spellings of `slipway build` flags. Pure: they
@@ -91,54 +91,6 @@ export function parseSshSpec(value: string, env: NodeJS.ProcessEnv): SshSource {
     paths.push(sock);
   }
   return { id, paths };
-}
-
-function boolField(v: string, what: string): boolean {
-  if (v === '' || v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  throw new UsageError(`--output: ${what} must be true or false, got "${v}"`);
-}
-
-/**
- * `--output type=oci,dest=DIR[,tar=true]`, `type=docker,dest=FILE.tar`,
- * `type=local,dest=DIR`, `type=registry`, `type=image,push=true`, and the
- * buildx shorthand `--output DIR` (= type=local,dest=DIR) / `-` is refused.
- */
-export function parseOutputSpec(value: string): BuildOutput {
-  if (!value.includes('=')) {
-    if (value === '' || value === '-') throw new UsageError(`--output: "${value}" is not supported`, 'use --output type=oci,dest=FILE.tar to write an archive');
-    return { type: 'local', dest: value };
-  }
-  const f = new Map(parseFields(value));
-  const type = f.get('type');
-  const dest = f.get('dest');
-  const name = f.get('name');
-  const known = new Set(['type', 'dest', 'tar', 'name', 'push', 'compression', 'oci-mediatypes']);
-  for (const k of f.keys()) if (!known.has(k)) throw new UsageError(`--output: unknown field "${k}" in "${value}"`);
-  const needDest = (t: string): string => {
-    if (!dest) throw new UsageError(`--output type=${t}: dest= is required`, `e.g. --output type=${t},dest=${t === 'docker' ? 'image.tar' : 'out'}`);
-    return dest;
-  };
-  switch (type) {
-    case 'oci': {
-      const d = needDest('oci');
-      const tar = f.has('tar') ? boolField(f.get('tar') as string, 'tar') : /\.tar$/i.test(d);
-      return { type: 'oci', dest: d, tar, ...(name ? { name } : {}) };
-    }
-    case 'docker':
-      return { type: 'docker', dest: needDest('docker'), ...(name ? { name } : {}) };
-    case 'local':
-      return { type: 'local', dest: needDest('local') };
-    case 'registry':
-      return { type: 'registry', ...(name ? { name } : {}) };
-    case 'image':
-      if (f.has('push') && boolField(f.get('push') as string, 'push')) return { type: 'registry', ...(name ? { name } : {}) };
-      return { type: 'store' };
-    case undefined:
-      throw new UsageError(`--output: missing type= in "${value}"`, 'use type=oci|docker|local|registry');
-    default:
-      throw new UsageError(`--output: unknown type "${type}"`, 'use type=oci|docker|local|registry');
-  }
 }
 
 /** `--timestamp` / SOURCE_DATE_EPOCH: unix seconds. */

@@ -3,8 +3,9 @@ export {
   parseBuildArgs,
   parseSecretSpec,
   parseSshSpec,
-  parseOutputSpec,
   parseBuildTimestamp,
   parseBuildJobs,
   parseKeyValueFlags,
 } from './flags.js';
+export { build, BuildInputError } from './build.js';
+export type { CacheRecord } from './cache.js';

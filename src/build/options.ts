@@ -1,13 +1,11 @@
 import type { Compression, Platform } from '../oci/index.js';
+import type { OutputSpec } from '../store/index.js';
 
-/** Where a finished image goes. Several may be given at once. */
-export type BuildOutput =
-  | { type: 'oci'; dest: string; tar: boolean; name?: string }
-  | { type: 'docker'; dest: string; name?: string }
-  | { type: 'local'; dest: string }
-  | { type: 'registry'; name?: string }
-  /** The local store under the build's tags (the default when no output is given). */
-  | { type: 'store' };
+/**
+ * Where a finished image goes: the store module's `--output` spec (oci, docker,
+ * local, image/registry with push). No outputs: the local store under the tags.
+ */
+export type BuildOutput = OutputSpec;
 
 /** `--secret id=ID,src=PATH` or `id=ID,env=VAR`. The value itself is read only when a RUN mounts it. */
 export type SecretSource = { id: string; src: string } | { id: string; env: string };
@@ -50,6 +48,8 @@ export interface BuildOptions {
   /** Local store root; default `$XDG_DATA_HOME/slipway`. */
   root?: string;
   outputs?: BuildOutput[];
+  /** Registry access: hosts allowed over plain HTTP, extra CA files. Loopback registries are plain HTTP anyway. */
+  registry?: { insecure?: string[]; tlsCa?: string[] };
   iidfile?: string;
   metadataFile?: string;
   /** Parallel independent stages (default: number of cores). */

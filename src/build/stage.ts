@@ -1,6 +1,7 @@
 import type { Image } from '../image/index.js';
 import { Image as ImageClass, storedLayer } from '../image/index.js';
 import type { PlanStage, Step } from '../plan/types.js';
+import { DEFAULT_PATH } from '../runtime/index.js';
 import type { BuildContext, StageState } from './context.js';
 import { locationOf } from './context.js';
 import type { CacheMiss } from './options.js';
@@ -17,7 +18,11 @@ async function baseImage(ctx: BuildContext, stage: PlanStage): Promise<Image> {
   const where = `${ctx.dockerfile}:${stage.location.line}`;
   switch (stage.base.kind) {
     case 'scratch':
-      return ImageClass.scratch(ctx.platform);
+      // BuildKit gives an empty image the default PATH
+      return ImageClass.scratch(ctx.platform).withConfig((c) => {
+        c.config = { ...(c.config ?? {}), Env: [`PATH=${DEFAULT_PATH}`] };
+        return c;
+      });
     case 'stage':
       return ctx.stageImage(stage.base.stage);
     case 'image': {

@@ -6,9 +6,15 @@ import { pushCommand } from './push.js';
 import { inspectCommand } from './inspect.js';
 import { loginCommand } from './login.js';
 import { logoutCommand } from './logout.js';
+import { imagesCommand } from './images.js';
+import { tagCommand } from './tag.js';
+import { rmiCommand } from './rmi.js';
+import { saveCommand } from './save.js';
+import { buildCommand } from './build.js';
 
 /** Every CLI command, in the order --help lists them. Add one line per command. */
 export const COMMANDS: readonly Command[] = [
+  buildCommand,
   infoCommand,
   runStepCommand,
   pullCommand,
@@ -16,4 +22,8 @@ export const COMMANDS: readonly Command[] = [
   inspectCommand,
   loginCommand,
   logoutCommand,
+  imagesCommand,
+  tagCommand,
+  rmiCommand,
+  saveCommand,
 ];

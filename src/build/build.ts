@@ -1,0 +1,229 @@
+import { mkdir, readFile, writeFile, readdir, cp } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { basename, join, relative } from 'node:path';
+import { SlipwayError, hostPlatform, normalizePlatform, parsePlatform, parseReference, type Platform } from '../oci/index.js';
+import type { Image } from '../image/index.js';
+import { LayoutStore, RegistrySession, defaultBlobSourcesFile, loadRegistriesConfig, localStoreRoot, storePaths, writeImage, writeOutput, type OutputSpec } from '../store/index.js';
+import { parseDockerfile } from '../dockerfile/index.js';
+import { createPlan } from '../plan/create-plan.js';
+import type { BaseImageInfo, Plan } from '../plan/types.js';
+import { detectStorageDriver, chooseIsolation, inUserNamespace } from '../runtime/index.js';
+import { createBaseResolver } from './base.js';
+import { LayerCache } from './cache.js';
+import type { BuildContext } from './context.js';
+import { LayerIndexCache } from './layer-index.js';
+import { hashContextSelection, loadDockerignore, resolvePendingKeys } from './keys.js';
+import { withCliLabels } from './metadata.js';
+import type { BuildEvent, BuildOptions, BuildResult } from './options.js';
+import { RootfsCache } from './rootfs.js';
+import { runStage } from './stage.js';
+
+export class BuildInputError extends SlipwayError {
+  constructor(message: string, hint: string) {
+    super('BUILD_INPUT', message, { hint, exitCode: 2 });
+  }
+}
+
+async function readDockerfile(opts: BuildOptions): Promise<{ text: string; name: string; path: string | undefined }> {
+  if (opts.dockerfileText !== undefined) return { text: opts.dockerfileText, name: 'Dockerfile', path: undefined };
+  const path = opts.file ?? join(opts.context, 'Dockerfile');
+  try {
+    const text = await readFile(path, 'utf8');
+    const rel = relative(opts.context, path);
+    return { text, name: rel.startsWith('..') ? basename(path) : rel, path };
+  } catch (e) {
+    throw new BuildInputError(`cannot read Dockerfile ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'pass -f PATH, or put a Dockerfile in the context directory');
+  }
+}
+
+/** Runs `fn` over items with at most `n` at once. */
+async function limited<T>(items: readonly T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  const workers = Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (i < items.length) await fn(items[i++] as T);
+  });
+  await Promise.all(workers);
+}
+
+/**
+ * Builds an image from a Dockerfile without a daemon: plans the stages the
+ * target needs, runs independent stages in parallel, reuses cached layers, and
+ * writes the image to the local store (under its tags) or the given outputs.
+ * Progress arrives as typed events through `options.onEvent`.
+ */
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  const t0 = Date.now();
+  const emit = (e: BuildEvent): void => options.onEvent?.(e);
+  const env = options.env ?? process.env;
+  const root = localStoreRoot(env, options.root);
+  const paths = storePaths(root);
+  const platform: Platform = normalizePlatform(options.platform ?? hostPlatform());
+  const timestamp = options.timestamp ?? (env.SOURCE_DATE_EPOCH && /^\d+$/.test(env.SOURCE_DATE_EPOCH) ? Number(env.SOURCE_DATE_EPOCH) : undefined);
+  const now = Math.floor(Date.now() / 1000);
+  const created = new Date((timestamp ?? now) * 1000).toISOString().replace(/\.000Z$/, 'Z');
+
+  const df = await readDockerfile(options);
+  const parsed = parseDockerfile(df.text, { file: df.name });
+  const planOpts = {
+    ...(options.target !== undefined ? { target: options.target } : {}),
+    buildArgs: options.buildArgs ?? {},
+    targetPlatform: platform,
+  };
+  let plan: Plan = createPlan(parsed, planOpts);
+  for (const w of plan.warnings) emit({ type: 'warning', message: w.location ? `${w.location.file}:${w.location.line}: ${w.message}` : w.message });
+
+  await mkdir(paths.tmp, { recursive: true });
+  const store = await LayoutStore.open(paths.oci, { name: 'local store' });
+  const regConfig = loadRegistriesConfig(env);
+  const session = new RegistrySession({
+    env,
+    insecureRegistries: [...regConfig.insecure, ...(options.registry?.insecure ?? [])],
+    tlsCaFiles: options.registry?.tlsCa ?? [],
+    mirrors: regConfig.mirrors,
+    blobSourcesFile: defaultBlobSourcesFile(env),
+  });
+  const bases = createBaseResolver({ store, session, pull: options.pull === true, tmpDir: paths.tmp, emit });
+  try {
+    // resolve base images first: their digests go into cache keys, their ONBUILD triggers become steps
+    const infos = new Map<string, BaseImageInfo>();
+    for (const s of plan.stages) {
+      if (s.base.kind !== 'image') continue;
+      const stagePlatform = s.platform ? normalizePlatform(parsePlatform(s.platform)) : platform;
+      const img = await bases.resolve(s.base.ref, stagePlatform, `${df.name}:${s.location.line}`);
+      const c = img.config.config ?? {};
+      infos.set(s.base.ref, {
+        digest: img.digest,
+        ...(c.Env ? { env: c.Env } : {}),
+        ...(c.WorkingDir ? { workingDir: c.WorkingDir } : {}),
+        ...(c.User ? { user: c.User } : {}),
+        ...(c.Shell ? { shell: c.Shell } : {}),
+        ...(c.OnBuild && c.OnBuild.length > 0 ? { onBuild: c.OnBuild } : {}),
+      });
+    }
+    if (infos.size > 0) plan = createPlan(parsed, { ...planOpts, baseImage: (ref) => infos.get(ref) });
+    const ignored = await loadDockerignore(options.context, df.path);
+    const contextRoot = { dir: options.context, name: 'build context', context: true, ...(ignored ? { ignored } : {}) };
+    await resolvePendingKeys(plan, (sel) => hashContextSelection(contextRoot, sel));
+
+    const driver = await detectStorageDriver().catch(() => ({ driver: 'vfs', reason: '' }));
+    const isolation = await chooseIsolation({ ...(options.isolation ? { isolation: options.isolation } : {}), stateDir: paths.tmp }).catch(() => ({ isolation: options.isolation ?? 'chroot' }));
+    emit({ type: 'mode', isolation: isolation.isolation, rootless: inUserNamespace(), storageDriver: driver.driver, root });
+    emit({ type: 'plan', stages: plan.stages.map((s) => ({ name: s.name ?? `stage-${s.index}`, steps: s.steps.length })) });
+
+    const stageImages = new Map<number, Promise<Image>>();
+    const rootfs = new RootfsCache(paths.layers, join(paths.tmp, 'flat'), (m) => emit({ type: 'warning', message: m }));
+    const ctx: BuildContext = {
+      options,
+      plan,
+      dockerfile: df.name,
+      store,
+      paths,
+      cache: new LayerCache(paths.cache),
+      index: new LayerIndexCache(join(paths.cache, 'index')),
+      unpack: rootfs,
+      bases,
+      platform,
+      created,
+      clamp: timestamp,
+      now,
+      contextRoot,
+      emit,
+      counters: { run: 0, cached: 0 },
+      stageImage(index) {
+        let p = stageImages.get(index);
+        if (!p) {
+          const stage = plan.stages.find((s) => s.index === index);
+          if (!stage) return Promise.reject(new BuildInputError(`stage ${index} is not part of the plan`, 'this is a bug in slipway; please report it'));
+          p = runStage(ctx, stage);
+          stageImages.set(index, p);
+        }
+        return p;
+      },
+      async stageRootfs(index) {
+        return rootfs.flat((await ctx.stageImage(index)).layers);
+      },
+      imageRootfs(image) {
+        return rootfs.flat(image.layers);
+      },
+    };
+    // independent stages run in parallel, wave by wave, at most --jobs at once
+    const jobs = options.jobs ?? availableParallelism();
+    for (const level of plan.levels) await limited(level, jobs, async (i) => void (await ctx.stageImage(i)));
+    let image = await ctx.stageImage(plan.target);
+    image = image.withConfig((c) => {
+      const withLabels = withCliLabels(c, options.labels ?? {});
+      return { ...withLabels, created };
+    });
+    if (options.annotations && Object.keys(options.annotations).length > 0) image = image.withAnnotations({ ...(image.manifest.annotations ?? {}), ...options.annotations });
+
+    const tags = options.tags ?? [];
+    const outputs = await writeOutputs(ctx, image, tags, session);
+    const result: BuildResult = { digest: image.digest, configDigest: image.id, tags, outputs, steps: { ...ctx.counters } };
+    if (options.iidfile) await writeFile(options.iidfile, image.id);
+    if (options.metadataFile) {
+      await writeFile(
+        options.metadataFile,
+        JSON.stringify(
+          {
+            'containerimage.digest': image.digest,
+            'containerimage.config.digest': image.id,
+            'containerimage.descriptor': { mediaType: image.descriptor.mediaType, digest: image.digest, size: image.descriptor.size },
+            'image.name': tags.join(','),
+          },
+          null,
+          2,
+        ) + '\n',
+      );
+    }
+    emit({ type: 'done', digest: image.digest, configDigest: image.id, outputs, ms: Date.now() - t0 });
+    return result;
+  } finally {
+    await bases.close();
+    await session.close();
+    await store.close();
+  }
+}
+
+async function writeOutputs(ctx: BuildContext, image: Image, tags: readonly string[], session: RegistrySession): Promise<string[]> {
+  const done: string[] = [];
+  const outputs: OutputSpec[] = ctx.options.outputs && ctx.options.outputs.length > 0 ? ctx.options.outputs : [];
+  const storeNames = tags.map((t) => parseReference(t).toString());
+  // the image always lands in the local store (outputs copy from it); tagged when no output says otherwise
+  const toStore = outputs.length === 0 || outputs.some((o) => o.type === 'image' && !o.push);
+  const t = Date.now();
+  await writeImage(ctx.store, image, undefined);
+  if (toStore) {
+    for (const n of storeNames) await ctx.store.tag(image.descriptor, n);
+    done.push(storeNames.length > 0 ? `local store as ${storeNames.join(', ')}` : `local store (untagged)`);
+    ctx.emit({ type: 'output', output: done[done.length - 1] as string, ms: Date.now() - t });
+  }
+  for (const o of outputs) {
+    const t1 = Date.now();
+    let what: string;
+    if (o.type === 'oci' || o.type === 'docker') {
+      await writeOutput(ctx.store, image.descriptor, o, { names: tags.length > 0 ? tags : [] });
+      what = `${o.type}${o.tar ? ' archive' : ' layout'} ${o.dest}`;
+    } else if (o.type === 'local') {
+      const dest = o.dest as string;
+      await mkdir(dest, { recursive: true });
+      const src = await ctx.unpack.flat(image.layers);
+      for (const n of await readdir(src)) await cp(join(src, n), join(dest, n), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
+      what = `local ${dest}`;
+    } else if (o.push || o.type === 'registry') {
+      const names = o.names.length > 0 ? o.names : [...tags];
+      for (const n of names) {
+        const ref = parseReference(n);
+        const repo = session.repository(ref, 'push');
+        await writeImage(repo, image, ref.tag ?? ref.digest ?? 'latest');
+      }
+      what = `registry ${names.join(', ')}`;
+    } else if (o.type === 'image') {
+      continue;
+    } else {
+      throw new BuildInputError(`--output type=${o.type} is not supported by slipway build`, 'use type=oci, docker, local or registry');
+    }
+    done.push(what);
+    ctx.emit({ type: 'output', output: what, ms: Date.now() - t1 });
+  }
+  return done;
+}
