@@ -14,3 +14,4 @@ export {
   writeOutput, writeOciLayoutDir, writeOciArchive, writeDockerArchive, UnsupportedOutputError, ANNOTATION_CONTAINERD_NAME,
   type WriteOutputOptions, type OutputResult,
 } from './output.js';
+export { listImageSummaries, type ImageSummary } from './list-images.js';
