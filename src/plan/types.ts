@@ -3,8 +3,8 @@
  * (JSON-serializable); `slipway plan` prints it.
  *
  * Contract for the executor:
- * - `plan.stages` holds only the stages the target needs, in Dockerfile order
- *   (a stage always comes after every stage it depends on). `plan.levels`
+ * - `plan.stages` holds only the stages the target needs, dependencies first
+ *   (Dockerfile order where the DAG allows). `plan.levels`
  *   groups them (by `index`) into waves that may run in parallel.
  * - Every value in a Step is already expanded (ARG/ENV applied where the
  *   Dockerfile reference expands); RUN/CMD/ENTRYPOINT command text is NOT
@@ -17,9 +17,8 @@
  *   (content hashes come from src/context, computed lazily). Secrets and
  *   build-arg values never appear in clear in parts (values are hashed).
  */
-import type { Heredoc, InlineSource, Location } from '../dockerfile/types.js';
+import type { Heredoc, Location } from '../dockerfile/types.js';
 
-export type { Location } from '../dockerfile/types.js';
 
 /** Where a stage starts from. `ref` is the expanded FROM word, as written (the executor parses it). */
 export type StageBase =
@@ -215,7 +214,7 @@ export interface PlanWarning {
 }
 
 export interface Plan {
-  /** Stages the target needs, in Dockerfile order. */
+  /** Stages the target needs, dependencies first (Dockerfile order where the DAG allows). */
   stages: PlanStage[];
   /** Index (Dockerfile position) of the target stage. */
   target: number;
@@ -229,7 +228,6 @@ export interface Plan {
   escape: '\\' | '`';
 }
 
-export type { Heredoc, InlineSource };
 
 /** What the executor may tell the planner about a resolved base image (all optional). */
 export interface BaseImageInfo {

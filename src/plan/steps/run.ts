@@ -48,16 +48,15 @@ function mountOf(ctx: StepContext, raw: string, sshIndex: number): RunMount {
 }
 
 /** Cache part of one mount: what it brings into the command. Secrets and SSH contribute only id and target. */
-function mountPart(ctx: StepContext, m: RunMount, i: number): CacheKeyPart {
+function mountParts(ctx: StepContext, m: RunMount, i: number): CacheKeyPart[] {
   const name = `mount${i}`;
-  const desc = `${m.type} target=${m.target ?? ''}${m.id !== undefined ? ` id=${m.id}` : ''}${m.readonly ? ' ro' : ''}`;
-  if (m.type !== 'bind') return { name, value: desc };
-  if (m.from && 'stage' in m.from) {
-    const p = ctx.stagePart(name, m.from.stage);
-    return p.pending ? p : { name, value: `${desc} source=${m.source ?? '/'} from=${p.value}` };
-  }
-  if (m.from && 'image' in m.from) return { name, value: `${desc} source=${m.source ?? '/'} image=${m.from.image}` };
-  return { name, value: `context:${m.source ?? '.'}`, pending: true, context: { sources: [m.source ?? '.'], exclude: [], parents: false } };
+  const desc = `${m.type} target=${m.target ?? ''}${m.id !== undefined ? ` id=${m.id}` : ''}${m.source !== undefined ? ` source=${m.source}` : ''}${m.readonly ? ' ro' : ''}`;
+  const parts: CacheKeyPart[] = [{ name, value: desc }];
+  if (m.type !== 'bind') return parts;
+  if (m.from && 'stage' in m.from) parts.push(ctx.stagePart(`${name}.from`, m.from.stage));
+  else if (m.from && 'image' in m.from) parts.push({ name: `${name}.from`, value: `image:${m.from.image}` });
+  else parts.push({ name: `${name}.content`, value: `context:${m.source ?? '.'}`, pending: true, context: { sources: [m.source ?? '.'], exclude: [], parents: false } });
+  return parts;
 }
 
 export function runStep(ctx: StepContext, ins: RunInstruction): RunStep {
@@ -95,7 +94,7 @@ export function runStep(ctx: StepContext, ins: RunInstruction): RunStep {
   if (st.workdir !== undefined) extra.push({ name: 'workdir', value: st.workdir });
   if (st.user !== undefined) extra.push({ name: 'user', value: st.user });
   if (ins.heredocs.length > 0) extra.push({ name: 'heredocs', value: hashValue(ins.heredocs.map((h) => `${h.name}\n${h.content}`).join('\n')) });
-  mounts.forEach((m, i) => extra.push(mountPart(ctx, m, i)));
+  mounts.forEach((m, i) => extra.push(...mountParts(ctx, m, i)));
   return {
     kind: 'run', form, args, heredocs: ins.heredocs, inlineFiles, mounts,
     network: ins.network ?? 'default', security: ins.security ?? 'sandbox',

@@ -1,0 +1,74 @@
+import { posix } from 'node:path';
+import micromatch from 'micromatch';
+import { SlipwayError } from '../oci/errors.js';
+
+/** One .dockerignore line, cleaned as docker cleans it. */
+export interface IgnorePattern {
+  pattern: string;
+  /** `!pattern`: re-includes what earlier patterns excluded. */
+  exclusion: boolean;
+  /** Number of path components (for docker's parent-directory rule). */
+  depth: number;
+}
+
+export class DockerignoreError extends SlipwayError {
+  constructor(file: string, line: number, message: string) {
+    super('DOCKERIGNORE', `${file}:${line}: ${message}`, { hint: 'fix or remove that .dockerignore line' });
+  }
+}
+
+const MM = { dot: true, nobrace: true, noextglob: true, nonegate: true } as const;
+
+/** Parses .dockerignore text: comments (`#`), blank lines, `!` exceptions, paths cleaned and anchored at the context root. */
+export function parseDockerignore(text: string, file = '.dockerignore'): IgnorePattern[] {
+  const out: IgnorePattern[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    let line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    let exclusion = false;
+    if (line.startsWith('!')) {
+      exclusion = true;
+      line = line.slice(1).trim();
+      if (line === '') throw new DockerignoreError(file, i + 1, 'illegal exclusion pattern: "!"');
+    }
+    let p = posix.normalize(line);
+    if (p.length > 1 && p.startsWith('/')) p = p.slice(1);
+    p = posix.normalize(p);
+    if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+    if (p.startsWith('../')) p = p.replace(/^(\.\.\/)+/, '');
+    out.push({ pattern: p, exclusion, depth: p.split('/').length });
+  });
+  return out;
+}
+
+/**
+ * Docker's matcher: the last matching pattern wins; a pattern also matches a
+ * path when it matches one of its parent directories (so `dir` excludes
+ * everything below `dir`).
+ */
+export class IgnoreMatcher {
+  readonly hasExclusions: boolean;
+
+  constructor(readonly patterns: readonly IgnorePattern[]) {
+    this.hasExclusions = patterns.some((p) => p.exclusion);
+  }
+
+  /** True when `rel` (posix, relative to the context root) is excluded from the context. */
+  ignores(rel: string): boolean {
+    if (rel === '' || rel === '.') return false;
+    const parts = rel.split('/');
+    let matched = false;
+    for (const p of this.patterns) {
+      let m = micromatch.isMatch(rel, p.pattern, MM);
+      if (!m && parts.length > 1 && p.depth < parts.length) {
+        m = micromatch.isMatch(parts.slice(0, p.depth).join('/'), p.pattern, MM);
+      }
+      if (m) matched = !p.exclusion;
+    }
+    return matched;
+  }
+}
+
+export function emptyMatcher(): IgnoreMatcher {
+  return new IgnoreMatcher([]);
+}
