@@ -1,6 +1,6 @@
 import type { Command } from '../command.js';
-import { flag } from '../command.js';
-import { copy, parseReference, type CopyOptions } from '../../index.js';
+import { flag, list } from '../command.js';
+import { copy, parseOutputSpec, parseReference, writeOutput, type CopyOptions } from '../../index.js';
 import { PLATFORM_OPTION, REGISTRY_OPTIONS, localName, openLocalStore, platformFlag, registrySession } from './registry-flags.js';
 
 export const pullCommand: Command = {
@@ -14,10 +14,12 @@ export const pullCommand: Command = {
     'Examples:',
     '  slipway pull busybox',
     '  slipway pull --platform linux/arm64 localhost:5000/app:1.0',
+    '  slipway pull -o type=oci,dest=./app-layout localhost:5000/app:1.0',
   ].join('\n'),
   options: {
     ...PLATFORM_OPTION,
     'all-platforms': { type: 'boolean', description: 'pull every platform of a multi-platform image' },
+    output: { type: 'string', short: 'o', multiple: true, value: 'type=oci|docker,dest=PATH', description: 'also write the pulled image there (oci: layout dir, or archive with tar=true or a .tar dest; docker: docker-archive)' },
     quiet: { type: 'boolean', short: 'q', description: 'print only the digest' },
     ...REGISTRY_OPTIONS,
   },
@@ -25,6 +27,7 @@ export const pullCommand: Command = {
   async run(ctx) {
     const ref = parseReference(ctx.positionals[0] as string);
     const platform: CopyOptions['platform'] = flag(ctx, 'all-platforms') ? 'all' : (platformFlag(ctx) ?? 'host');
+    const outputs = list(ctx, 'output').map(parseOutputSpec);
     const session = registrySession(ctx);
     const local = await openLocalStore(ctx);
     try {
@@ -36,8 +39,14 @@ export const pullCommand: Command = {
           if (e.type === 'blob-done' || e.type === 'blob-skipped') ctx.log(`${e.type} ${e.descriptor.digest}`);
         },
       });
-      if (flag(ctx, 'quiet')) ctx.stdout.write(`${result.descriptor.digest}\n`);
-      else ctx.stdout.write(`Pulled ${name} (${result.descriptor.digest}, ${result.blobsCopied} blobs copied, ${result.blobsSkipped} present)\n`);
+      for (const spec of outputs) {
+        const out = await writeOutput(local, result.descriptor, spec, { names: [name], stdout: ctx.stdout });
+        ctx.log(`wrote ${out.type} output ${out.dest}`);
+      }
+      // an archive written to stdout owns stdout: the summary goes to stderr then
+      const say = outputs.some((o) => o.dest === '-') ? ctx.stderr : ctx.stdout;
+      if (flag(ctx, 'quiet')) say.write(`${result.descriptor.digest}\n`);
+      else say.write(`Pulled ${name} (${result.descriptor.digest}, ${result.blobsCopied} blobs copied, ${result.blobsSkipped} present)\n`);
     } finally {
       await local.close();
       await session.close();

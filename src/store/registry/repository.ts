@@ -106,12 +106,14 @@ export class RegistryRepository implements Store {
       const head = await c.request({
         method: 'HEAD', path: this.manifestPath(ref), headers: { accept: MANIFEST_ACCEPT },
         scopes: this.scopes, repository: this.repository, operation,
+        // a HEAD error has no body: let the GET below fail with the registry's error code
+        accept: [404],
       });
       await head.body.dump();
       const digest = headerValue(head, 'docker-content-digest') ?? (isDigest(ref) ? ref : undefined);
       const size = Number(headerValue(head, 'content-length'));
       const mediaType = mediaTypeOf(head);
-      if (digest && isDigest(digest) && Number.isFinite(size) && size > 0 && (isManifest(mediaType) || isIndex(mediaType))) {
+      if (head.status === 200 && digest && isDigest(digest) && Number.isFinite(size) && size > 0 && (isManifest(mediaType) || isIndex(mediaType))) {
         if (isDigest(ref) && digest !== ref) {
           throw new RegistryProtocolError({ registry: c.registry, repository: this.repository, operation }, `asked for ${ref}, registry named ${digest}`);
         }
