@@ -11,10 +11,12 @@ import { tagCommand } from './tag.js';
 import { rmiCommand } from './rmi.js';
 import { saveCommand } from './save.js';
 import { buildCommand } from './build.js';
+import { planCommand } from './plan.js';
 
 /** Every CLI command, in the order --help lists them. Add one line per command. */
 export const COMMANDS: readonly Command[] = [
   buildCommand,
+  planCommand,
   infoCommand,
   runStepCommand,
   pullCommand,
