@@ -216,6 +216,9 @@ export class RegistryClient {
       const challenge = pickChallenge(headerValue({ headers: res.headers }, 'www-authenticate'));
       this.auth.setChallenge(challenge);
       await res.body.dump();
+      if (challenge?.scheme === 'basic') {
+        this.emit({ type: 'auth', registry: this.registry, scheme: 'basic', authenticated: (await this.auth.credentials()) !== undefined });
+      }
     } else if (res.statusCode === 200) {
       await res.body.dump();
     } else {

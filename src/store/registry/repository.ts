@@ -107,7 +107,7 @@ export class RegistryRepository implements Store {
         method: 'HEAD', path: this.manifestPath(ref), headers: { accept: MANIFEST_ACCEPT },
         scopes: this.scopes, repository: this.repository, operation,
         // a HEAD error has no body: let the GET below fail with the registry's error code
-        accept: [404],
+        accept: [401, 403, 404],
       });
       await head.body.dump();
       const digest = headerValue(head, 'docker-content-digest') ?? (isDigest(ref) ? ref : undefined);
