@@ -127,7 +127,6 @@ export class LayoutStore implements Store {
       await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true }).catch((e: Error) => {
         throw new StoreError(`cannot create ${this.dir}: ${e.message}`, 'choose a writable directory (--root DIR)', e);
       });
-      await mkdir(this.tmpDir, { recursive: true });
       await this.atomicWrite('oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
     } else {
       let version: unknown;
@@ -139,7 +138,6 @@ export class LayoutStore implements Store {
       if (typeof version !== 'string' || !version.startsWith('1.')) {
         throw new StoreError(`${layoutFile}: unsupported imageLayoutVersion ${JSON.stringify(version)}`, 'slipway reads OCI image layouts of version 1.x');
       }
-      await mkdir(this.tmpDir, { recursive: true }).catch(() => undefined);
       await this.cleanTemps();
     }
     const indexExists = await stat(join(this.dir, 'index.json')).then(() => true, () => false);
@@ -165,12 +163,30 @@ export class LayoutStore implements Store {
     return join(this.tmpDir, `${kind}-${process.pid}-${nonce()}`);
   }
 
-  /** Marks this process as a writer, so a concurrent gc in another process keeps unreferenced blobs. */
+  /** The temp dir is made on first write only, so reading a layout leaves no trace in it. */
+  private tmpReady: Promise<unknown> | undefined;
+  private ensureTmp(): Promise<unknown> {
+    this.tmpReady ??= mkdir(this.tmpDir, { recursive: true }).catch((e: Error) => {
+      this.tmpReady = undefined;
+      throw new StoreError(`cannot create ${this.tmpDir}: ${e.message}`, 'check that the store directory is writable', e);
+    });
+    return this.tmpReady;
+  }
+
+  /**
+   * Marks this process as a writer, so a concurrent gc in another process keeps
+   * unreferenced blobs. Best effort: a read-only layout simply gets no lease.
+   */
   private async takeLease(): Promise<void> {
     if (this.leasePath !== undefined) return;
-    this.leasePath = this.tmpPath('lease');
-    await mkdir(this.tmpDir, { recursive: true });
-    writeFileSync(this.leasePath, `${process.pid}\n`);
+    try {
+      await this.ensureTmp();
+      const path = this.tmpPath('lease');
+      writeFileSync(path, `${process.pid}\n`);
+      this.leasePath = path;
+    } catch {
+      return;
+    }
     liveLeases.add(this.leasePath);
     if (!exitHookInstalled) {
       exitHookInstalled = true;
@@ -184,6 +200,7 @@ export class LayoutStore implements Store {
       dropLease(this.leasePath);
       this.leasePath = undefined;
     }
+    this.tmpReady = undefined;
     await rmdir(this.tmpDir).catch(() => undefined);
   }
 
@@ -209,7 +226,7 @@ export class LayoutStore implements Store {
       if (e.code === 'ENOENT') throw new BlobNotFoundError(desc.digest, this.name);
       throw new StoreError(`cannot read ${path}: ${e.message}`, 'check the permissions of the store', e);
     });
-    const src = fh.createReadStream({ highWaterMark: 256 * 1024 });
+    const src = fh.createReadStream({ highWaterMark: 1 << 20 });
     const verify = new VerifyStream(desc.digest, desc.size, this.where(desc));
     src.on('error', (e) => verify.destroy(e));
     verify.on('close', () => {
@@ -233,6 +250,7 @@ export class LayoutStore implements Store {
 
   async push(desc: Descriptor, body: Readable | Uint8Array): Promise<void> {
     await this.takeLease();
+    await this.ensureTmp();
     const final = this.blobPath(desc.digest);
     const tmp = this.tmpPath('blob');
     try {
@@ -247,7 +265,7 @@ export class LayoutStore implements Store {
         }
       } else {
         await pipeline(body, new VerifyStream(desc.digest, desc.size, this.where(desc)),
-          createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 256 * 1024 }));
+          createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 }));
         const fh = await open(tmp, 'r');
         try {
           await fh.sync();
@@ -266,6 +284,7 @@ export class LayoutStore implements Store {
 
   /** Writes `data` to `<dir>/<rel>` via temp + fsync + rename. */
   private async atomicWrite(rel: string, data: Uint8Array): Promise<void> {
+    await this.ensureTmp();
     const tmp = this.tmpPath(rel === 'index.json' ? 'index' : 'file');
     try {
       const fh = await open(tmp, 'wx', 0o644);

@@ -79,6 +79,20 @@ describe('LayoutStore', () => {
     await expect(LayoutStore.open(freshDir(), { create: false })).rejects.toThrow(/not an OCI image layout/);
   });
 
+  it('reading an existing layout leaves no trace in it', async () => {
+    const dir = freshDir();
+    const w = await LayoutStore.open(dir);
+    const [d, b] = blob('{"schemaVersion":2,"config":{}}', MediaType.OCI_MANIFEST);
+    await w.push(d, b);
+    await w.tag(d, 'x');
+    await w.close();
+    expect(readdirSync(dir).sort()).toEqual(['blobs', 'index.json', 'oci-layout']);
+    const r = await LayoutStore.open(dir, { create: false });
+    expect((await r.resolve('x')).digest).toBe(d.digest);
+    await r.fetchBytes(d);
+    expect(readdirSync(dir).sort()).toEqual(['blobs', 'index.json', 'oci-layout']);
+  });
+
   it('stores bytes and streams, and reads them back verified', async () => {
     const s = await LayoutStore.open(freshDir());
     const [d1, b1] = blob('hello');
