@@ -162,12 +162,13 @@ export class Image {
 
   /**
    * A new image with `layer` on top: its diffID joins rootfs.diff_ids and, when
-   * the image keeps history (or `history` is given), a history entry is added.
+   * the config has a history array (or `history` is given), a history entry is
+   * added, so history keeps one non-empty entry per layer.
    */
   append(layer: Layer, history?: Omit<History, 'empty_layer'>): Image {
     const config = structuredClone(this.s.config) as ImageConfig;
     config.rootfs = { type: 'layers', diff_ids: [...config.rootfs.diff_ids, layer.diffId] };
-    if (history !== undefined || (config.history !== undefined && config.history.length > 0)) {
+    if (history !== undefined || config.history !== undefined) {
       config.history = [...(config.history ?? []), { ...(history ?? {}) }];
     }
     return this.derive({ config, layers: [...this.s.layers, layer] });

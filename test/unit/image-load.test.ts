@@ -147,6 +147,16 @@ describe('Image values', () => {
     expect(img.descriptor).toMatchObject({ mediaType: MediaType.OCI_MANIFEST, digest: digestOf(img.manifestBytes), platform: { os: 'linux', architecture: 'amd64' } });
   });
 
+  it('scratch plus appended layers stays valid with and without history text', async () => {
+    const l1 = memoryLayer(await tarOf([{ name: 'a', content: 'a' }]));
+    const l2 = memoryLayer(await tarOf([{ name: 'b', content: 'b' }]), 'none');
+    const img = Image.scratch({ os: 'linux', architecture: 'arm64', variant: 'v8' }).append(l1).append(l2, { created_by: 'COPY b /' });
+    expect(imageProblems(img)).toEqual([]);
+    expect(img.config.history).toEqual([{}, { created_by: 'COPY b /' }]);
+    expect(img.manifest.layers.map((l) => l.mediaType)).toEqual([MediaType.OCI_LAYER_GZIP, MediaType.OCI_LAYER]);
+    expect(img.platform).toEqual({ os: 'linux', architecture: 'arm64', variant: 'v8' });
+  });
+
   it('withConfig keeps rootfs in step with the layers and appendEmptyHistory marks empty_layer', () => {
     const img = imgs.busybox.withConfig({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }).appendEmptyHistory({ created_by: 'ENV A=1' });
     expect(img.diffIds).toEqual(imgs.busybox.diffIds);
