@@ -84,6 +84,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   });
   const bases = createBaseResolver({ store, session, pull: options.pull === true, tmpDir: paths.tmp, emit });
   try {
+    const driver = await detectStorageDriver().catch(() => ({ driver: 'vfs', reason: '' }));
+    const isolation = await chooseIsolation({ ...(options.isolation ? { isolation: options.isolation } : {}), stateDir: paths.tmp }).catch(() => ({ isolation: options.isolation ?? 'chroot' }));
+    emit({ type: 'mode', isolation: isolation.isolation, rootless: inUserNamespace(), storageDriver: driver.driver, root });
     // resolve base images first: their digests go into cache keys, their ONBUILD triggers become steps
     const infos = new Map<string, BaseImageInfo>();
     for (const s of plan.stages) {
@@ -105,9 +108,6 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const contextRoot = { dir: options.context, name: 'build context', context: true, ...(ignored ? { ignored } : {}) };
     await resolvePendingKeys(plan, (sel) => hashContextSelection(contextRoot, sel));
 
-    const driver = await detectStorageDriver().catch(() => ({ driver: 'vfs', reason: '' }));
-    const isolation = await chooseIsolation({ ...(options.isolation ? { isolation: options.isolation } : {}), stateDir: paths.tmp }).catch(() => ({ isolation: options.isolation ?? 'chroot' }));
-    emit({ type: 'mode', isolation: isolation.isolation, rootless: inUserNamespace(), storageDriver: driver.driver, root });
     emit({ type: 'plan', stages: plan.stages.map((s) => ({ name: s.name ?? `stage-${s.index}`, steps: s.steps.length })) });
 
     const stageImages = new Map<number, Promise<Image>>();

@@ -17,6 +17,7 @@ import { parseChmod } from '../copy/chmod.js';
 import { resolveChown } from '../copy/chown.js';
 import type { LayerEntry } from '../copy/entries.js';
 import { commitEntries } from '../layer-commit.js';
+import { copyCreatedBy } from '../history.js';
 
 const run = promisify(execFile);
 
@@ -152,7 +153,16 @@ export async function runCopyStep(ctx: BuildContext, st: StageState, step: CopyS
     }
     const entries = [...all.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const layer = await commitEntries(ctx, entries);
-    const history = { created: ctx.created, created_by: step.createdBy, comment: 'buildkit.dockerfile.v0' };
+    const createdBy = copyCreatedBy({
+      add: step.kind === 'add',
+      parents: step.parents,
+      ...(step.chown ? { chown: step.chown } : {}),
+      ...(step.chmod ? { chmod: step.chmod } : {}),
+      sources: step.sources.flatMap((x) => (x.kind === 'inline' ? [] : [x.kind === 'path' ? x.path : x.url])),
+      heredocs: step.sources.flatMap((x) => (x.kind === 'inline' ? [x.path] : [])),
+      dest: step.dest,
+    });
+    const history = { created: ctx.created, created_by: createdBy, comment: 'buildkit.dockerfile.v0' };
     st.image = layer ? st.image.append(layer, history) : st.image.appendEmptyHistory(history);
   } finally {
     await rm(tmp, { recursive: true, force: true });

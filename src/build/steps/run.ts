@@ -28,18 +28,16 @@ export class MissingSecretError extends SlipwayError {
   }
 }
 
-/** The argv a RUN executes: exec form as given; shell form through SHELL; heredocs inline in the script. */
+/** The argv a RUN executes: exec form as given; shell form through SHELL (heredocs are already in the planner's args). */
 export function runArgv(step: RunStep, imageShell: string[] | undefined): string[] {
   if (step.form === 'exec') return [...step.args];
   const shell = step.shell ?? (imageShell && imageShell.length > 0 ? imageShell : DEFAULT_SHELL);
-  let script = step.args.join(' ');
-  const first = step.heredocs[0];
-  if (step.heredocs.length === 1 && first && /^\s*<<-?\s*["']?\w+["']?\s*$/.test(script)) {
-    // RUN <<EOF ... EOF: the body is the script
-    return [...shell, first.content];
-  }
-  for (const h of step.heredocs) script += `\n${h.content}${h.content.endsWith('\n') ? '' : '\n'}${h.name}`;
-  return [...shell, script];
+  return [...shell, ...step.args];
+}
+
+/** BuildKit marks steps that made a layer with ` # buildkit`. */
+export function withBuildkitSuffix(createdBy: string): string {
+  return createdBy.endsWith(' # buildkit') ? createdBy : `${createdBy} # buildkit`;
 }
 
 async function secretFile(ctx: BuildContext, dir: string, id: string, where: string, required: boolean): Promise<string | undefined> {
@@ -143,6 +141,12 @@ export async function runRunStep(ctx: BuildContext, st: StageState, step: RunSte
   const scratch = await mkdtemp(join(ctx.paths.tmp, 'run-'));
   try {
     const { mounts, env: mountEnv } = await mountsFor(ctx, st, step, scratch, where);
+    // heredoc scripts with a shebang run as files (the planner names their paths)
+    for (const [i, f] of step.inlineFiles.entries()) {
+      const host = join(scratch, `inline-${i}`);
+      await writeFile(host, f.data, { mode: f.mode });
+      mounts.push({ type: 'bind', source: host, target: f.path, readonly: true });
+    }
     const args = { ...splitEnv(step.env.args), ...splitEnv(step.env.proxy), ...mountEnv };
     const driver = (await detectStorageDriver()).driver;
     const exclude = [...RUNTIME_EXCLUDED_PATHS];
@@ -198,7 +202,7 @@ export async function runRunStep(ctx: BuildContext, st: StageState, step: RunSte
       if (res.exitCode !== 0) throw new RunFailedError(where, argv.join(' '), res.exitCode);
       written = await diffTrees(before, rootfs, { ...write, exclude: [...exclude, ...res.createdPaths] });
     }
-    const history = { created: ctx.created, created_by: step.createdBy, comment: 'buildkit.dockerfile.v0' };
+    const history = { created: ctx.created, created_by: withBuildkitSuffix(step.createdBy), comment: 'buildkit.dockerfile.v0' };
     if (written) st.image = st.image.append(await storeLayerResult(ctx, written), history);
     else st.image = st.image.appendEmptyHistory(history);
   } finally {

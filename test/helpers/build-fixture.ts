@@ -1,0 +1,46 @@
+import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, lstatSync, readlinkSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { loadImage, type Image } from '../../src/image/index.js';
+import { LayoutStore } from '../../src/store/index.js';
+import { UnpackCache } from '../../src/snapshot/index.js';
+
+/** A build context on disk from a map of relative path -> content. */
+export function makeContext(files: Record<string, string>, base = tmpdir()): string {
+  const dir = mkdtempSync(join(base, 'slipway-ctx-'));
+  for (const [p, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, p)), { recursive: true });
+    writeFileSync(join(dir, p), content);
+  }
+  return dir;
+}
+
+export interface ReadBack {
+  image: Image;
+  rootfs: string;
+  file(p: string): string;
+  stat(p: string): { mode: number; uid: number; gid: number; type: string; link?: string } | undefined;
+}
+
+/** Loads the only image of an OCI layout written by `--output type=oci,dest=DIR` and unpacks it flat. */
+export async function readLayout(dir: string, ref?: string): Promise<ReadBack> {
+  const store = await LayoutStore.open(dir, { create: false });
+  const entries = await store.list();
+  const image = await loadImage(store, ref ?? (entries[0] as { descriptor: { digest: string } }).descriptor.digest);
+  const rootfs = mkdtempSync(join(tmpdir(), 'slipway-readback-'));
+  await new UnpackCache(join(rootfs, '.cache')).materialize(image.layers, join(rootfs, 'fs'));
+  await store.close();
+  const fs = join(rootfs, 'fs');
+  return {
+    image,
+    rootfs: fs,
+    file: (p) => readFileSync(join(fs, p), 'utf8'),
+    stat: (p) => {
+      const full = join(fs, p);
+      if (!existsSync(full) && !(() => { try { lstatSync(full); return true; } catch { return false; } })()) return undefined;
+      const st = lstatSync(full);
+      const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other';
+      return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, type, ...(type === 'symlink' ? { link: readlinkSync(full) } : {}) };
+    },
+  };
+}
