@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +89,14 @@ describe('slipway images / tag / rmi', () => {
 
 describe('images pulled from a registry', () => {
   const registry = inject('registry');
+  const authRegistry = inject('authRegistry');
+  it.skipIf(authRegistry === '')('pushTestImage reaches the TLS + auth registry', async () => {
+    const creds = `${inject('authUser')}:${inject('authPassword')}`;
+    await pushTestImage(imgs.dir, authRegistry, 'store-e2e/multi:2', 'multiarch', { creds, caFile: inject('authRegistryCa') });
+    const raw = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', '--creds', creds, `docker://${authRegistry}/store-e2e/multi:2`], { encoding: 'utf8' });
+    expect(JSON.parse(raw)).toMatchObject({ mediaType: 'application/vnd.oci.image.index.v1+json' });
+  });
+
   it.skipIf(registry === '')('an image pushed by skopeo and pulled by slipway shows up in images', async () => {
     await pushTestImage(imgs.dir, registry, 'store-e2e/bb:1');
     const p = await run('pull', `${registry}/store-e2e/bb:1`);

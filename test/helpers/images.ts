@@ -17,15 +17,15 @@
  * - `testImageLayout(): Promise<string>` the layout dir of testImages() (use as `oci:DIR:busybox`).
  * - `pushTestImage(layoutDir, registryHost, repoTag, from = 'busybox', opts?)` pushes
  *   `oci:layoutDir:from` to `docker://registryHost/repoTag` with skopeo (all platforms
- *   of an index), once per process per destination. opts: { creds: 'user:pass', caDir } for
- *   the TLS registry.
+ *   of an index), once per process per destination. For the TLS registry pass
+ *   opts { creds: `${inject('authUser')}:${inject('authPassword')}`, caFile: inject('authRegistryCa') }.
  * - `tarOf(entries)` a tar (Buffer) from header-like entries: files, dirs, symlinks, hard links.
  * - `ensureBuilt()` builds dist/ when it is older than src/store (for tests that spawn node on dist/).
  * - `BUSYBOX_APPLETS` the applet paths linked in the busybox image (e.g. 'bin/sh').
  * - `TEST_EPOCH` the mtime (seconds) of every fixture entry and the images' `created`.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -199,8 +199,8 @@ export async function testImageLayout(): Promise<string> {
 export interface PushOptions {
   /** user:password for the auth registry. */
   creds?: string;
-  /** Directory holding the registry's CA as *.crt (skopeo --dest-cert-dir); TLS is verified when set. */
-  certDir?: string;
+  /** The registry's CA certificate (PEM), e.g. inject('authRegistryCa'); TLS is verified when set. */
+  caFile?: string;
 }
 
 const pushed = new Map<string, Promise<void>>();
@@ -211,11 +211,18 @@ export function pushTestImage(layoutDir: string, registryHost: string, repoTag: 
   let p = pushed.get(key);
   if (p === undefined) {
     const args = ['copy', '--all', '--quiet'];
-    if (opts.certDir !== undefined) args.push('--dest-cert-dir', opts.certDir);
-    else args.push('--dest-tls-verify=false');
+    let certDir: string | undefined;
+    if (opts.caFile !== undefined) {
+      // skopeo reads every *.crt/*.cert/*.key of a cert dir: give it the CA alone
+      certDir = mkdtempSync(join(tmpdir(), 'slipway-test-ca-'));
+      copyFileSync(opts.caFile, join(certDir, 'ca.crt'));
+      args.push('--dest-cert-dir', certDir);
+    } else args.push('--dest-tls-verify=false');
     if (opts.creds !== undefined) args.push('--dest-creds', opts.creds);
     args.push(`oci:${layoutDir}:${from}`, `docker://${registryHost}/${repoTag}`);
-    p = run('skopeo', args, { timeout: 120_000 }).then(() => undefined);
+    p = run('skopeo', args, { timeout: 120_000 }).then(() => undefined).finally(() => {
+      if (certDir !== undefined) rmSync(certDir, { recursive: true, force: true });
+    });
     pushed.set(key, p);
   }
   return p;
