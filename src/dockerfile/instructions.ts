@@ -182,7 +182,7 @@ const PARSERS: Record<string, Parser> = {
       try {
         parseMountSpec(m, undefined, true);
       } catch (e) {
-        if (e instanceof MountError) throw new InstructionError(`--mount=${m}: ${e.message}`, 'see "RUN --mount" in the Dockerfile reference for the keys of each mount type');
+        if (e instanceof MountError) throw new InstructionError(e.message, `fix --mount=${m}; see "RUN --mount" in the Dockerfile reference for the keys of each mount type`);
         throw e;
       }
     }

@@ -61,7 +61,7 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Parse
     instructions.push(ins);
   }
   if (errors.length === 0 && !instructions.some((i) => i.kind === 'from')) {
-    const line = Math.max(1, text.split('\n').length);
+    const line = Math.max(1, text.replace(/\n+$/, '').split('\n').length);
     errors.push(new LocationError({ file, line, column: 1, endLine: line }, lines.length === 0 ? 'file with no instructions' : 'dockerfile contains no stages to build', 'add a FROM line'));
   }
   if (errors.length > 0) throw new DockerfileErrors(file, errors);

@@ -46,6 +46,12 @@ export class ShellLexError extends SlipwayError {
 
 class LexFailure extends Error {}
 
+class LacksBrace extends LexFailure {
+  constructor() {
+    super("syntax error: missing '}'");
+  }
+}
+
 /** A LexEnv over a plain object or Map. */
 export function lexEnv(vars: Record<string, string> | ReadonlyMap<string, string>): LexEnv {
   if (vars instanceof Map) return { get: (k) => vars.get(k) };
@@ -266,7 +272,8 @@ class WordScanner {
     if (first === '{' || first === '}' || first === ':') throw new LexFailure('syntax error: bad substitution');
     const name = this.processName();
     let ch = this.next();
-    let chs = ch ?? '';
+    if (ch === undefined) throw new LacksBrace();
+    let chs = ch;
     if (ch === '}') {
       const v = this.getEnv(name);
       if (v === undefined && this.opts.skipUnsetEnv) return `\${${name}}`;

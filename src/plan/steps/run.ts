@@ -5,7 +5,7 @@ import { hashValue } from '../cache-key.js';
 import type { CacheKeyPart, RunMount, RunStep } from '../types.js';
 import { commonParts, finish, type StepContext } from './context.js';
 
-const HINT = 'see "RUN --mount" in the Dockerfile reference for the keys of each mount type';
+const hint = (raw: string): string => `fix --mount=${raw}; see "RUN --mount" in the Dockerfile reference for the keys of each mount type`;
 
 function mountOf(ctx: StepContext, raw: string, sshIndex: number): RunMount {
   let spec;
@@ -13,7 +13,7 @@ function mountOf(ctx: StepContext, raw: string, sshIndex: number): RunMount {
     spec = parseMountSpec(raw, (w) => ctx.word(w));
   } catch (e) {
     if (e instanceof LocationError) throw e;
-    throw new LocationError(ctx.location, `--mount=${raw}: ${(e as Error).message}`, HINT);
+    throw new LocationError(ctx.location, (e as Error).message, hint(raw));
   }
   const m: RunMount = { type: spec.type, readonly: spec.readonly };
   if (spec.from !== undefined && spec.from !== '') m.from = ctx.stageRef(spec.from, '--mount from');
@@ -25,7 +25,7 @@ function mountOf(ctx: StepContext, raw: string, sshIndex: number): RunMount {
   switch (spec.type) {
     case 'secret': {
       const id = spec.id ?? spec.source ?? (spec.target !== undefined ? posix.basename(spec.target) : undefined);
-      if (id === undefined) throw new LocationError(ctx.location, `--mount=${raw}: invalid secret mount. one of source, target required`, HINT);
+      if (id === undefined) throw new LocationError(ctx.location, 'invalid secret mount. one of source, target required', hint(raw));
       m.id = id;
       delete m.source;
       if (m.target === undefined && spec.env === undefined) m.target = `/run/secrets/${id}`;
@@ -36,12 +36,12 @@ function mountOf(ctx: StepContext, raw: string, sshIndex: number): RunMount {
       if (m.target === undefined) m.target = `/run/buildkit/ssh_agent.${sshIndex}`;
       break;
     case 'cache':
-      if (m.target === undefined) throw new LocationError(ctx.location, `--mount=${raw}: mount target is required`, HINT);
+      if (m.target === undefined) throw new LocationError(ctx.location, 'mount target is required', hint(raw));
       m.id = spec.id ?? m.target;
       m.sharing = spec.sharing ?? 'shared';
       break;
     default:
-      if (m.target === undefined) throw new LocationError(ctx.location, `--mount=${raw}: mount target is required`, HINT);
+      if (m.target === undefined) throw new LocationError(ctx.location, 'mount target is required', hint(raw));
       if (spec.id !== undefined) m.id = spec.id;
   }
   return m;
