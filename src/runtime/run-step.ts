@@ -12,7 +12,7 @@ import { chooseOciRuntime } from './oci-runtime.js';
 import { RootfsView } from './rootfs-view.js';
 import { RUNTIME_EXCLUDED_PATHS, type Isolation, type RunIO, type RunSpec, type RuntimeOptions, type StepResult } from './spec.js';
 import { chrootMain, shq, stepScript, type ScriptMount, type ScriptTools } from './step-script.js';
-import { detectStorageDriver, overlayMountPlan, type MountPlan } from './storage.js';
+import { detectStorageDriver, overlayMountPlan, writeMountLinks, type MountPlan, type StorageDriver } from './storage.js';
 import { resolveUser } from './user.js';
 import { currentUidMap, inUserNamespace, signalNumber } from './userns.js';
 
@@ -62,10 +62,10 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
 
   const overlay = typeof spec.rootfs === 'string' ? undefined : spec.rootfs;
   let plan: MountPlan | undefined;
+  let driver: StorageDriver | undefined;
   if (overlay) {
-    const driver = opts.storageDriver ?? (await detectStorageDriver()).driver;
+    driver = opts.storageDriver ?? (await detectStorageDriver()).driver;
     if (driver === 'vfs') throw new RuntimeSetupError(`${location}: the vfs storage driver takes a rootfs directory, not overlay layers`, 'prepare a copy with copyLayersVfs() and pass its path');
-    plan = overlayMountPlan(overlay, driver, userns);
   }
   const view = new RootfsView(overlay ? [overlay.upper, ...overlay.lowers] : [spec.rootfs as string]);
   const user = resolveUser(view, spec.user ?? '', location);
@@ -84,6 +84,10 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
   try {
     const root = join(tmp, 'root');
     mkdirSync(root);
+    if (overlay) {
+      plan = overlayMountPlan(overlay, driver as Exclude<StorageDriver, 'vfs'>, userns, join(tmp, 'l'));
+      writeMountLinks(plan);
+    }
     const scriptMounts: ScriptMount[] = [];
     const etc = join(tmp, 'etc');
     mkdirSync(etc);
@@ -141,7 +145,7 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
         if (existsSync(join(state, id))) await quiet(runtime!.path, ['--root', state, 'delete', '--force', id]);
       });
     } else {
-      main = chrootMain(tools, { root, cwd: cwd.path, env, argv: spec.argv, uid: user.uid, gid: user.gid, groups: user.additionalGids });
+      main = chrootMain(tools, { root, cwd: cwd.path, env, argv: spec.argv, uid: user.uid, gid: user.gid, groups: user.additionalGids, singleIdMap });
     }
     const script = stepScript({
       tools, tmp, root,

@@ -115,9 +115,10 @@ export function stepScript(i: StepScriptInput): string {
 }
 
 /** chroot mode: the main command, dropping to the user after chroot (host tools only). */
-export function chrootMain(t: ScriptTools, o: { root: string; cwd: string; env: readonly string[]; argv: readonly string[]; uid: number; gid: number; groups: readonly number[] }): string {
+export function chrootMain(t: ScriptTools, o: { root: string; cwd: string; env: readonly string[]; argv: readonly string[]; uid: number; gid: number; groups: readonly number[]; singleIdMap?: boolean }): string {
   const caps = `-all,${DEFAULT_CAPABILITIES.map((c) => '+' + c.slice(4).toLowerCase()).join(',')}`;
-  const groups = o.groups.length > 0 ? `--groups=${o.groups.join(',')}` : '--clear-groups';
+  // A single-ID map denies setgroups(2): keep what the namespace has.
+  const groups = o.singleIdMap ? '--keep-groups' : o.groups.length > 0 ? `--groups=${o.groups.join(',')}` : '--clear-groups';
   return [
     shq(t.env), '-i', ...o.env.map(shq),
     shq(t.setpriv), `--bounding-set=${caps}`, `--regid=${o.gid}`, groups, '--',

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { RuntimeSetupError } from './errors.js';
@@ -26,6 +26,11 @@ export interface MountPlan {
   /** Directory the mount command must run in (relative lowerdirs keep the options under a page). */
   cwd: string | undefined;
   /**
+   * Short symlinks [name, target] to create in `cwd` before mounting (writeMountLinks),
+   * when even relative lowerdirs exceed a page: the containers-storage "l/" trick.
+   */
+  links: [string, string][];
+  /**
    * How the kernel marks opaque directories in the upper dir, for the snapshotter:
    * overlay as real root uses trusted.overlay.opaque, in a user namespace
    * user.overlay.opaque (userxattr); fuse-overlayfs likewise. Whiteouts are 0:0 char devices.
@@ -35,12 +40,18 @@ export interface MountPlan {
 
 const PAGE_LIMIT = 3800;
 
-/** The mount description for an overlay layout under a driver. */
-export function overlayMountPlan(layout: OverlayLayout, driver: Exclude<StorageDriver, 'vfs'>, userns = inUserNamespace()): MountPlan {
+/**
+ * The mount description for an overlay layout under a driver. `linkDir` (an
+ * empty dir of the caller's) is used for short symlinks when there are too many
+ * long lowers for one page of mount options.
+ */
+export function overlayMountPlan(layout: OverlayLayout, driver: Exclude<StorageDriver, 'vfs'>, userns = inUserNamespace(), linkDir?: string): MountPlan {
   if (layout.lowers.length === 0) throw new RuntimeSetupError('overlay needs at least one lower dir', 'pass the unpacked base layers as lowers (an empty dir for FROM scratch)');
+  let links: [string, string][] = [];
   const build = (base: string | undefined) => {
     const rel = (p: string) => (base ? relative(base, p) || '.' : p);
-    const opts = [`lowerdir=${layout.lowers.map(rel).join(':')}`, `upperdir=${rel(layout.upper)}`, `workdir=${rel(layout.work)}`];
+    const lowers = links.length > 0 ? links.map(([n]) => n) : layout.lowers.map(rel);
+    const opts = [`lowerdir=${lowers.join(':')}`, `upperdir=${rel(layout.upper)}`, `workdir=${rel(layout.work)}`];
     if (driver === 'overlay' && userns) opts.push('userxattr');
     return opts;
   };
@@ -50,8 +61,21 @@ export function overlayMountPlan(layout: OverlayLayout, driver: Exclude<StorageD
     cwd = commonParent([...layout.lowers, layout.upper, layout.work]);
     options = build(cwd);
   }
+  if (options.join(',').length > PAGE_LIMIT) {
+    if (!linkDir) throw new RuntimeSetupError(`${layout.lowers.length} lower dirs do not fit in one page of overlay mount options`, 'pass a link dir to overlayMountPlan, or use --storage-driver=vfs');
+    cwd = linkDir;
+    links = layout.lowers.map((p, i) => [i.toString(36), p]);
+    options = build(undefined);
+  }
   const opaqueXattr = driver === 'overlay' ? (userns ? 'user.overlay.opaque' : 'trusted.overlay.opaque') : userns ? 'user.fuseoverlayfs.opaque' : 'trusted.overlay.opaque';
-  return { driver, type: driver === 'overlay' ? 'overlay' : 'fuse-overlayfs', options, cwd, opaqueXattr };
+  return { driver, type: driver === 'overlay' ? 'overlay' : 'fuse-overlayfs', options, cwd, links, opaqueXattr };
+}
+
+/** Creates the plan's short lowerdir symlinks in its cwd (no-op without links). */
+export function writeMountLinks(plan: MountPlan): void {
+  if (plan.links.length === 0 || !plan.cwd) return;
+  mkdirSync(plan.cwd, { recursive: true });
+  for (const [name, target] of plan.links) symlinkSync(target, join(plan.cwd, name));
 }
 
 function commonParent(paths: readonly string[]): string {
@@ -77,6 +101,7 @@ export function mountCommand(plan: MountPlan, target: string): string[] {
  */
 export async function mountRootfs(plan: MountPlan, target: string): Promise<void> {
   mkdirSync(target, { recursive: true });
+  writeMountLinks(plan);
   const [cmd, ...args] = mountCommand(plan, target);
   await run(cmd!, args, plan.cwd, `mounting ${plan.driver} at ${target}`);
 }
@@ -126,13 +151,22 @@ export async function detectStorageDriver(forced?: string): Promise<StorageDetec
   else {
     notes.push(`overlay: ${overlay}`);
     const fuse = findHostTool('fuse-overlayfs');
-    if (fuse && existsSync('/dev/fuse')) detected = { driver: 'fuse-overlayfs', reason: `${notes.join('; ')}; using ${fuse}`, forced: false };
+    if (fuse && canOpen('/dev/fuse')) detected = { driver: 'fuse-overlayfs', reason: `${notes.join('; ')}; using ${fuse}`, forced: false };
     else {
-      notes.push(fuse ? 'fuse-overlayfs: /dev/fuse missing' : 'fuse-overlayfs: not installed (apt-get install fuse-overlayfs)');
+      notes.push(fuse ? 'fuse-overlayfs: /dev/fuse missing or not readable and writable by this user' : 'fuse-overlayfs: not installed (apt-get install fuse-overlayfs)');
       detected = { driver: 'vfs', reason: `${notes.join('; ')}; copying layers instead`, forced: false };
     }
   }
   return detected;
+}
+
+function canOpen(dev: string): boolean {
+  try {
+    accessSync(dev, constants.R_OK | constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** true, or the reason overlay cannot be mounted here. */

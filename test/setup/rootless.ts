@@ -16,7 +16,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, type CliResult } from '../helpers/cli.js';
 import { haveTool } from './tools.js';
@@ -53,21 +53,30 @@ function freeStart(file: string): number {
   return end;
 }
 
-/** Creates the test user and its subordinate ranges (idempotent). */
-export function ensureTestUser(): TestUser {
+/** A second user that has NO subordinate ranges (single-ID map tests). */
+export const NOSUB_USER = 'slipway-nosub';
+
+/**
+ * Creates the test user (idempotent) with subordinate ranges, or with none
+ * (`withRanges` false: any ranges useradd assigned are removed).
+ */
+export function ensureTestUser(name = TEST_USER, withRanges = true): TestUser {
   let ids: string;
   try {
-    ids = execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' });
+    ids = execFileSync('id', ['-u', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   } catch {
-    execFileSync('useradd', ['--create-home', '--home-dir', TEST_HOME, '--shell', '/bin/sh', TEST_USER], { stdio: 'ignore' });
-    ids = execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' });
+    execFileSync('useradd', ['--create-home', '--home-dir', `/home/${name}`, '--shell', '/bin/sh', name], { stdio: 'ignore' });
+    ids = execFileSync('id', ['-u', name], { encoding: 'utf8' });
   }
-  const gid = Number(execFileSync('id', ['-g', TEST_USER], { encoding: 'utf8' }));
+  const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }));
   for (const f of ['/etc/subuid', '/etc/subgid']) {
     if (!existsSync(f)) writeFileSync(f, '');
-    if (firstRange(f, TEST_USER) === undefined) writeFileSync(f, `${TEST_USER}:${freeStart(f)}:65536\n`, { flag: 'a' });
+    if (withRanges && firstRange(f, name) === undefined) writeFileSync(f, `${name}:${freeStart(f)}:65536\n`, { flag: 'a' });
+    if (!withRanges && firstRange(f, name) !== undefined) {
+      writeFileSync(f, readFileSync(f, 'utf8').split('\n').filter((l) => !l.startsWith(`${name}:`)).join('\n'));
+    }
   }
-  return { name: TEST_USER, uid: Number(ids), gid, subuidStart: firstRange('/etc/subuid', TEST_USER)!, subgidStart: firstRange('/etc/subgid', TEST_USER)! };
+  return { name, uid: Number(ids), gid, subuidStart: firstRange('/etc/subuid', name) ?? -1, subgidStart: firstRange('/etc/subgid', name) ?? -1 };
 }
 
 function buildHash(): string {
@@ -123,6 +132,8 @@ export async function installForTestUser(): Promise<string> {
 }
 
 export interface AsUserOptions {
+  /** Default TEST_USER. */
+  user?: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   timeoutMs?: number;
@@ -131,14 +142,15 @@ export interface AsUserOptions {
 /** Spawns the installed CLI as the test user; the returned child's pid is slipway's own. */
 export async function spawnAsTestUser(args: readonly string[], opts: AsUserOptions = {}): Promise<ChildProcess> {
   const bin = await installForTestUser();
+  const name = opts.user ?? TEST_USER;
   const env = {
     PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
-    HOME: TEST_HOME,
-    USER: TEST_USER,
-    LOGNAME: TEST_USER,
+    HOME: `/home/${name}`,
+    USER: name,
+    LOGNAME: name,
     ...opts.env,
   };
-  return spawn('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--', process.execPath, bin, ...args], {
+  return spawn('setpriv', ['--reuid', name, '--regid', name, '--init-groups', '--', process.execPath, bin, ...args], {
     cwd: opts.cwd ?? '/tmp',
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -179,7 +191,7 @@ export function makeBusyboxRootfs(dir: string, hostId: (id: number) => number = 
   for (const d of ['etc', 'tmp', 'root', 'home/user', 'proc', 'sys', 'dev']) mkdirSync(join(dir, d), { recursive: true });
   execFileSync('cp', ['/bin/busybox', join(dir, 'bin', 'busybox')]);
   const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
-  for (const a of applets) execFileSync('ln', ['-sf', 'busybox', join(dir, 'bin', a)]);
+  for (const a of applets) symlinkSync('busybox', join(dir, 'bin', a));
   writeFileSync(join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n');
   writeFileSync(join(dir, 'etc', 'group'), 'root:x:0:\nuser:x:1000:\nextra:x:2000:user\n');
   chmodSync(join(dir, 'tmp'), 0o1777);
