@@ -1,12 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readlinkSync, existsSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, existsSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../setup/tools.js';
 import { testImages } from '../helpers/images.js';
 
 const tools = requireTools('umoci', 'skopeo');
+const work = mkdtempSync(join(tmpdir(), 'slipway-umoci-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('test base images', () => {
   it('are memoized per process', async () => {
@@ -15,7 +17,7 @@ describe('test base images', () => {
 
   it.skipIf(!tools.ok).each([['busybox'], ['multi']])('%s unpacks with umoci into the expected tree', async (tag) => {
     const { dir } = await testImages();
-    const out = mkdtempSync(join(tmpdir(), 'slipway-umoci-'));
+    const out = join(work, tag);
     execFileSync('umoci', ['unpack', '--rootless', '--image', `${dir}:${tag}`, join(out, 'bundle')], { stdio: 'pipe' });
     const rootfs = join(out, 'bundle', 'rootfs');
     expect(statSync(join(rootfs, 'bin/busybox')).mode & 0o777).toBe(0o755);
