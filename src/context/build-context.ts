@@ -119,14 +119,16 @@ export class BuildContext {
     const paths = WILDCARD.test(clean) ? await this.expandWildcards(clean) : [clean];
     const out: SourceMatch[] = [];
     for (const p of paths) {
-      if (p !== '' && (this.isIgnored(p) || exclude.ignores(p))) continue;
+      if (p !== '' && exclude.ignores(p)) continue;
       const resolved = await resolveInRoot(this.root, p);
-      if (resolved !== '' && this.isIgnored(resolved)) continue;
+      // An ignored directory still exists when a `!` exception keeps something below it.
+      const ignored = (p !== '' && this.isIgnored(p)) || (resolved !== '' && this.isIgnored(resolved));
+      if (ignored && !this.ignore.hasExclusions) continue;
       const top = await this.entryAt(resolved, '');
-      if (!top || top.type === 'symlink') continue;
-      const entries = [{ ...top, path: p }];
-      if (top.type === 'dir') entries.push(...(await this.below(resolved, '', exclude)));
-      out.push({ source, path: p, type: top.type, entries });
+      if (!top || top.type === 'symlink' || (ignored && top.type !== 'dir')) continue;
+      const below = top.type === 'dir' ? await this.below(resolved, '', exclude) : [];
+      if (ignored && below.length === 0) continue;
+      out.push({ source, path: p, type: top.type, entries: [{ ...top, path: p }, ...below] });
     }
     if (out.length === 0) {
       throw new ContextSourceError(source, WILDCARD.test(clean) ? 'no source files were specified (the pattern matches nothing in the build context)' : 'not found in the build context');

@@ -43,8 +43,8 @@ export function parseDockerignore(text: string, file = '.dockerignore'): IgnoreP
 
 /**
  * Docker's matcher: the last matching pattern wins; a pattern also matches a
- * path when it matches one of its parent directories (so `dir` excludes
- * everything below `dir`).
+ * path when it matches one of its parent directories (so `dir` and `**\/tmp`
+ * exclude everything below the directories they name).
  */
 export class IgnoreMatcher {
   readonly hasExclusions: boolean;
@@ -60,9 +60,7 @@ export class IgnoreMatcher {
     let matched = false;
     for (const p of this.patterns) {
       let m = micromatch.isMatch(rel, p.pattern, MM);
-      if (!m && parts.length > 1 && p.depth < parts.length) {
-        m = micromatch.isMatch(parts.slice(0, p.depth).join('/'), p.pattern, MM);
-      }
+      for (let i = 1; !m && i < parts.length; i++) m = micromatch.isMatch(parts.slice(0, i).join('/'), p.pattern, MM);
       if (m) matched = !p.exclusion;
     }
     return matched;
