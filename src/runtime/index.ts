@@ -15,3 +15,4 @@ export { stepEnvironment, DEFAULT_PATH } from './env.js';
 export { UnknownUserError, RuntimeSetupError, StepCancelledError } from './errors.js';
 export { runtimeInfo } from './info.js';
 export type { RuntimeInfo } from './info.js';
+export * from './modes/index.js';
