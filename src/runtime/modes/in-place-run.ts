@@ -7,6 +7,7 @@ import { stepEnvironment } from '../env.js';
 import { RuntimeSetupError, StepCancelledError } from '../errors.js';
 import { RootfsView } from '../rootfs-view.js';
 import type { RunIO, RunMount } from '../spec.js';
+import { findHostTool } from '../host-tools.js';
 import { resolveUser } from '../user.js';
 import { signalNumber } from '../userns.js';
 
@@ -130,7 +131,7 @@ export async function runInPlace(root: string, spec: InPlaceRunSpec, io: RunIO =
         ? [file, spec.argv.slice(1), { cwd: cwd.path, uid: user.uid, gid: user.gid }]
         : // tests: the same, chrooted into a directory (chroot(8) changes to / first, so cd in the image's shell)
           [
-            'chroot',
+            findHostTool('chroot') ?? 'chroot',
             [`--userspec=${user.uid}:${user.gid}`, root, '/bin/sh', '-c', 'cd "$0" && exec "$@"', cwd.path, file, ...spec.argv.slice(1)],
             {},
           ];
