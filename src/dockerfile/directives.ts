@@ -18,7 +18,9 @@ export function readDirectives(text: string): { directives: ParserDirectives; pr
   const problems: DirectiveProblem[] = [];
   const seen = new Set<string>();
   let expectLine = 0;
-  for (const d of DockerfileParser.parse(text).getDirectives()) {
+  // Directives can only be on the leading comment lines: give dockerfile-ast just those.
+  const head = /^(?:\ufeff)?(?:[ \t]*#[^\n]*\n)*/.exec(text)?.[0] ?? '';
+  for (const d of DockerfileParser.parse(head).getDirectives()) {
     const line = d.getRange().start.line;
     const name = d.getName().toLowerCase();
     if (line !== expectLine || !KNOWN.has(name)) break;
