@@ -49,23 +49,24 @@ function rank(component: string): number {
 }
 
 /**
- * Component-wise order: parents before children, and within a directory the
+ * Component-wise order (by UTF-16 code units, deterministic everywhere): parents before children, and within a directory the
  * opaque marker first, then whiteouts, then the rest by byte value (as
  * image-spec asks: whiteouts before sibling entries).
  */
 export function compareTarNames(a: string, b: string): number {
-  const ac = a.split('/');
-  const bc = b.split('/');
-  const n = Math.min(ac.length, bc.length);
-  for (let i = 0; i < n; i++) {
-    const x = ac[i] as string;
-    const y = bc[i] as string;
-    if (x === y) continue;
-    const r = rank(x) - rank(y);
-    if (r !== 0) return r;
-    return Buffer.compare(Buffer.from(x), Buffer.from(y));
-  }
-  return ac.length - bc.length;
+  const x = sortKey(a);
+  const y = sortKey(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * A string whose plain order is compareTarNames' order (computed once per
+ * entry instead of splitting names in every comparison): each component gets
+ * its rank as a prefix, components are joined by NUL (below every other
+ * character, so a directory's children come before its longer-named siblings).
+ */
+export function sortKey(name: string): string {
+  return name.split('/').map((c) => `${rank(c)}${c}`).join('\0');
 }
 
 /** Normalizes an excluded path ("/etc/hosts" -> "etc/hosts"). */

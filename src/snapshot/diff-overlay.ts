@@ -18,8 +18,11 @@ const UNSUPPORTED = /^(trusted|user)\.overlay\.(redirect|metacopy)$/;
  * and the .wh. files it writes where it cannot mknod pass through unchanged.
  */
 export async function overlayChanges(upperDir: string): Promise<LayerEntry[]> {
-  const xattrs = await readTreeXattrs(upperDir);
+  // getfattr walks the tree in its own process while this one walks it too.
+  const pendingXattrs = readTreeXattrs(upperDir);
+  pendingXattrs.catch(() => undefined);
   const out: LayerEntry[] = [];
+  const found: { e: LayerEntry; abs: string; dir: boolean }[] = [];
   const walk = (rel: string): void => {
     const dir = rel === '' ? upperDir : `${upperDir}/${rel}`;
     for (const name of readdirSync(dir)) {
@@ -32,7 +35,16 @@ export async function overlayChanges(upperDir: string): Promise<LayerEntry[]> {
       }
       const e = entryFromStat(r, abs, st);
       if (e === undefined) continue;
-      const xa = xattrs.get(abs);
+      out.push(e);
+      found.push({ e, abs, dir: st.isDirectory() });
+      if (st.isDirectory()) walk(r);
+    }
+  };
+  walk('');
+  const xattrs = await pendingXattrs;
+  for (const { e, abs, dir } of found) {
+    const xa = xattrs.get(abs);
+    {
       if (xa !== undefined) {
         for (const k of xa.keys()) {
           if (UNSUPPORTED.test(k)) {
@@ -42,16 +54,11 @@ export async function overlayChanges(upperDir: string): Promise<LayerEntry[]> {
         const portable = portableOf(xa);
         if (portable.size > 0) e.xattrs = portable;
       }
-      out.push(e);
-      if (st.isDirectory()) {
-        if (xa !== undefined && OPAQUE_NAMES.some((n) => xa.get(n)?.toString() === 'y')) {
-          out.push({ path: r, type: 'opaque', mode: 0o644, uid: 0, gid: 0, mtime: st.mtimeMs / 1000, size: 0 });
-        }
-        walk(r);
+      if (dir && xa !== undefined && OPAQUE_NAMES.some((n) => xa.get(n)?.toString() === 'y')) {
+        out.push({ path: e.path, type: 'opaque', mode: 0o644, uid: 0, gid: 0, mtime: e.mtime, size: 0 });
       }
     }
-  };
-  walk('');
+  }
   return out;
 }
 

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rm } from 'node:fs/promises';
+import { closeSync, constants, openSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Compression, type Descriptor, type Digest, ociLayerMediaType } from '../oci/index.js';
-import { type LayerEntry, compareTarNames, isExcluded, normalizeRel, tarName } from './changes.js';
+import { type LayerEntry, isExcluded, sortKey, normalizeRel, tarName } from './changes.js';
 import { LayerSink } from './layer-sink.js';
 import { END_OF_ARCHIVE, type TarHeader, encodeHeader, padding } from './tar-format.js';
 
@@ -36,8 +37,6 @@ export interface LayerResult {
   entries: number;
 }
 
-const SMALL = 256 * 1024;
-const PREFETCH = 32;
 
 /**
  * Writes a layer tarball from a change list: entries sorted, hard links once,
@@ -48,9 +47,9 @@ export async function writeLayer(input: readonly LayerEntry[], opts: WriteLayerO
   const excluded = (opts.exclude ?? []).map(normalizeRel);
   const named = input
     .filter((e) => !isExcluded(e.path, excluded) && !(e.path === '' && e.type !== 'opaque'))
-    .map((e) => ({ e, name: tarName(e) }));
+    .map((e) => { const name = tarName(e); return { e, name, key: sortKey(name) }; });
   if (named.length === 0) return undefined;
-  named.sort((a, b) => compareTarNames(a.name, b.name));
+  named.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (let i = 1; i < named.length; i++) {
     if ((named[i] as { name: string }).name === (named[i - 1] as { name: string }).name) {
       throw new Error(`layer entries contain ${JSON.stringify((named[i] as { name: string }).name)} twice`);
@@ -67,22 +66,9 @@ export async function writeLayer(input: readonly LayerEntry[], opts: WriteLayerO
   });
   const clamp = (t: number): number => Math.floor(opts.timestamp === undefined ? t : Math.min(t, opts.timestamp));
   const firstOfInode = new Map<string, string>();
-  const prefetched = new Map<number, Promise<Buffer>>();
-  let nextPrefetch = 0;
-  const prefetch = (upTo: number): void => {
-    for (; nextPrefetch < named.length && nextPrefetch < upTo; nextPrefetch++) {
-      const e = (named[nextPrefetch] as { e: LayerEntry }).e;
-      if (e.type === 'file' && e.size <= SMALL && e.size > 0 && e.source && 'path' in e.source) {
-        const p = readFile(e.source.path);
-        p.catch(() => undefined);
-        prefetched.set(nextPrefetch, p);
-      }
-    }
-  };
 
   try {
     for (let i = 0; i < named.length; i++) {
-      prefetch(i + PREFETCH);
       const { e, name } = named[i] as { e: LayerEntry; name: string };
       const h: TarHeader = {
         name,
@@ -104,7 +90,6 @@ export async function writeLayer(input: readonly LayerEntry[], opts: WriteLayerO
           h.type = 'hardlink';
           h.linkname = first;
           h.size = 0;
-          prefetched.delete(i);
           await sink.write(encodeHeader(h));
           continue;
         }
@@ -112,8 +97,7 @@ export async function writeLayer(input: readonly LayerEntry[], opts: WriteLayerO
       }
       await sink.write(encodeHeader(h));
       if (h.type === 'file' && h.size > 0) {
-        await writeContent(sink, e, prefetched.get(i), name);
-        prefetched.delete(i);
+        await writeContent(sink, e, name);
         const pad = padding(h.size);
         if (pad > 0) await sink.write(Buffer.alloc(pad));
       }
@@ -134,26 +118,20 @@ export async function writeLayer(input: readonly LayerEntry[], opts: WriteLayerO
   }
 }
 
-async function writeContent(sink: LayerSink, e: LayerEntry, pre: Promise<Buffer> | undefined, name: string): Promise<void> {
+async function writeContent(sink: LayerSink, e: LayerEntry, name: string): Promise<void> {
   const src = e.source;
   if (src === undefined) throw new Error(`layer entry ${name} is a file without content source`);
-  if (pre !== undefined) {
-    const buf = await pre;
-    if (buf.length !== e.size) throw new Error(`${name} changed size while the layer was written (${e.size} -> ${buf.length} bytes)`);
-    await sink.write(buf);
-    return;
-  }
   if ('data' in src) {
     if (src.data.length !== e.size) throw new Error(`${name}: ${src.data.length} bytes given for a file of ${e.size}`);
     await sink.write(src.data);
     return;
   }
   if ('path' in src) {
-    const fh = await open(src.path, 'r');
+    const fd = openSync(src.path, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
-      await sink.writeFrom(fh, e.size, src.path);
+      await sink.writeFromFd(fd, e.size, src.path);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
     return;
   }

@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+/**
+ * Layer commit benchmark (issue 5): slipway's layer writer vs
+ * `tar -c --sort=name DIR | pigz | sha256sum` vs `buildah commit`, on
+ *   - one tree of 500 MB incompressible data (5 x 100 MB random files)
+ *   - one tree of 50,000 small files (1-4 KB, 500 directories)
+ * slipway is measured as a RUN commit from an overlay upper dir (diffOverlay)
+ * and as a full-scan commit (diffTrees against an empty tree); each run is a
+ * child process so its peak RSS (process.resourceUsage().maxRSS) is its own.
+ * Best of RUNS runs (page cache warm for everyone). Needs dist/ (npm run build).
+ *
+ *   node test/bench/snapshot-bench.mjs [--runs N] [--keep] [--dir DIR]
+ * Targets: slipway <= 1.2x tar|pigz time, <= buildah time, peak RSS < 256 MB.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const RUNS = Number(opt('--runs', '2'));
+const BASE = opt('--dir', `/var/tmp/slipway-bench-${process.pid}`);
+const KEEP = args.includes('--keep');
+const DIST = join(REPO, 'dist/snapshot/index.js');
+if (!existsSync(DIST)) {
+  console.error('dist/ is missing: run `npm run build` first');
+  process.exit(2);
+}
+
+function have(tool) {
+  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+}
+
+function makeBig(dir) {
+  mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < 5; i++) execFileSync('sh', ['-c', `head -c 100M /dev/urandom > ${dir}/blob${i}.bin`]);
+}
+
+function makeSmall(dir) {
+  for (let d = 0; d < 500; d++) {
+    const sub = join(dir, `d${String(d).padStart(3, '0')}`);
+    mkdirSync(sub, { recursive: true });
+    for (let f = 0; f < 100; f++) {
+      const size = 1024 + ((d * 100 + f) * 37) % 3072;
+      // half text-like, half random: realistic mix for small files
+      const body = f % 2 === 0 ? randomBytes(size) : Buffer.from(`line ${d}/${f} `.repeat(Math.ceil(size / 12)).slice(0, size));
+      writeFileSync(join(sub, `f${f}.dat`), body);
+    }
+  }
+}
+
+const CHILD = `
+import { diffOverlay, diffTrees } from ${JSON.stringify(DIST)};
+import { mkdirSync, rmSync } from 'node:fs';
+const [mode, dir, tmp] = process.argv.slice(2);
+const t0 = process.hrtime.bigint();
+let r;
+if (mode === 'overlay') r = await diffOverlay(dir, { tmpDir: tmp });
+else { const empty = tmp + '/empty'; mkdirSync(empty, { recursive: true }); r = await diffTrees(empty, dir, { tmpDir: tmp, xattrs: false }); }
+const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+rmSync(r.path);
+console.log(JSON.stringify({ ms, rssKB: process.resourceUsage().maxRSS, size: r.descriptor.size, raw: r.uncompressedSize }));
+`;
+
+function timeShell(cmd) {
+  const t0 = process.hrtime.bigint();
+  execFileSync('bash', ['-c', `set -o pipefail; ${cmd}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+function slipway(mode, dir, tmp) {
+  const script = join(tmp, 'child.mjs');
+  writeFileSync(script, CHILD);
+  let best;
+  for (let i = 0; i < RUNS; i++) {
+    const out = JSON.parse(execFileSync(process.execPath, [script, mode, dir, tmp], { encoding: 'utf8' }));
+    if (!best || out.ms < best.ms) best = { ...out, rssKB: Math.max(out.rssKB, best?.rssKB ?? 0) };
+  }
+  return best;
+}
+
+function tarPigz(dir) {
+  let best = Infinity;
+  for (let i = 0; i < RUNS; i++) best = Math.min(best, timeShell(`tar -c --sort=name -C ${dir} . | pigz | sha256sum >/dev/null`));
+  return best;
+}
+
+function buildah(dir, tmp) {
+  if (!have('buildah')) return undefined;
+  const st = `--root ${tmp}/bs-root --runroot ${tmp}/bs-run --storage-driver ${process.getuid() === 0 ? 'overlay' : 'vfs'}`;
+  let best = Infinity;
+  for (let i = 0; i < RUNS; i++) {
+    const ctr = execFileSync('bash', ['-c', `buildah ${st} from --quiet scratch`], { encoding: 'utf8' }).trim();
+    execFileSync('bash', ['-c', `buildah ${st} copy --quiet ${ctr} ${dir} /data >/dev/null`]);
+    best = Math.min(best, timeShell(`buildah ${st} commit --quiet ${ctr} bench-${i} >/dev/null`));
+    execFileSync('bash', ['-c', `buildah ${st} rm ${ctr} >/dev/null; buildah ${st} rmi -a -f >/dev/null 2>&1 || true`]);
+  }
+  execFileSync('bash', ['-c', `buildah ${st} rm -a >/dev/null 2>&1; umount -R ${tmp}/bs-root 2>/dev/null; rm -rf ${tmp}/bs-root ${tmp}/bs-run || true`]);
+  return best;
+}
+
+const fmt = (ms) => `${(ms / 1000).toFixed(2)} s`;
+const rows = [];
+mkdirSync(BASE, { recursive: true });
+try {
+  for (const [name, make] of [['500 MB incompressible', makeBig], ['50,000 small files', makeSmall]]) {
+    const dir = join(BASE, name.startsWith('500') ? 'big' : 'small');
+    const tmp = join(BASE, `tmp-${name.startsWith('500') ? 'big' : 'small'}`);
+    mkdirSync(tmp, { recursive: true });
+    console.error(`creating ${name} tree in ${dir} ...`);
+    make(dir);
+    execFileSync('sh', ['-c', `cat $(find ${dir} -type f | head -1000) > /dev/null; tar -c -C ${dir} . > /dev/null`]);
+    const ov = slipway('overlay', dir, tmp);
+    const sc = slipway('scan', dir, tmp);
+    const tp = tarPigz(dir);
+    const bh = buildah(dir, tmp);
+    rows.push({ name, ov, sc, tp, bh });
+    console.log(`\n## ${name} (${(ov.raw / 1e6).toFixed(0)} MB tar, ${(ov.size / 1e6).toFixed(0)} MB gzip)`);
+    console.log(`slipway diffOverlay : ${fmt(ov.ms)}  peak RSS ${(ov.rssKB / 1024).toFixed(0)} MB`);
+    console.log(`slipway diffTrees   : ${fmt(sc.ms)}  peak RSS ${(sc.rssKB / 1024).toFixed(0)} MB`);
+    console.log(`tar|pigz|sha256sum  : ${fmt(tp)}`);
+    console.log(`buildah commit      : ${bh === undefined ? 'n/a (buildah missing)' : fmt(bh)}`);
+    console.log(`ratio slipway/tar|pigz : ${(ov.ms / tp).toFixed(2)} (overlay), ${(sc.ms / tp).toFixed(2)} (scan)   target <= 1.20`);
+    if (bh !== undefined) console.log(`ratio slipway/buildah  : ${(ov.ms / bh).toFixed(2)} (overlay), ${(sc.ms / bh).toFixed(2)} (scan)   target <= 1.00`);
+    if (!KEEP) rmSync(dir, { recursive: true, force: true });
+  }
+} finally {
+  if (!KEEP) rmSync(BASE, { recursive: true, force: true });
+}
+const worst = Math.max(...rows.map((r) => Math.max(r.ov.rssKB, r.sc.rssKB))) / 1024;
+console.log(`\npeak RSS (worst case): ${worst.toFixed(0)} MB   target < 256 MB`);
