@@ -52,6 +52,11 @@ export const planCommand: Command = {
       });
       const warnings = [...dockerfile.warnings, ...plan.warnings];
       for (const w of warnings) ctx.log(`warning: ${w.location ? `${w.location.file}:${w.location.line}: ` : ''}${w.message}`);
+      for (const st of plan.stages) {
+        for (const step of st.steps) {
+          ctx.log(`${step.location.file}:${step.location.line}: ${step.cache.key ?? 'pending'} <- ${step.cache.parts.map((p) => `${p.name}=${p.value}`).join(' | ')}`);
+        }
+      }
       ctx.stdout.write(JSON.stringify({ ...plan, warnings }, null, 2) + '\n');
       return 0;
     } catch (e) {
