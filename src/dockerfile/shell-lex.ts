@@ -410,12 +410,24 @@ function trimSuffix(pattern: string, value: string, greedy: boolean): string {
   return reverse(trimPrefix(reversePattern(pattern), reverse(value), greedy));
 }
 
+function hasSpecial(word: string, escape: string): boolean {
+  for (let i = 0; i < word.length; i++) {
+    const c = word[i];
+    if (c === '$' || c === "'" || c === '"' || c === '<' || c === escape) return true;
+  }
+  return false;
+}
+
 /** The lexer. Stateless between calls; cheap to create. */
 export class ShellLexer {
   constructor(readonly escape: string = '\\', readonly options: LexOptions = {}) {}
 
   /** Expands `word`; throws ShellLexError on a syntax error or a failed `${VAR?msg}`. */
   process(word: string, env: LexEnv = EMPTY_ENV): LexResult {
+    if (!hasSpecial(word, this.escape)) {
+      // Nothing to expand, unquote or unescape: the common case, kept allocation-light.
+      return { value: word, words: word.split(/\s+/u).filter((w) => w !== ''), used: new Set(), unset: new Set() };
+    }
     const sc = new WordScanner(word, this.escape, env, this.options);
     try {
       const r = sc.processStopOn(undefined, this.options.rawEscapes === true);

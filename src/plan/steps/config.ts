@@ -1,5 +1,5 @@
 /** Metadata instructions: ENV, LABEL, MAINTAINER, USER, EXPOSE, VOLUME, CMD, ENTRYPOINT, SHELL, STOPSIGNAL, HEALTHCHECK, ONBUILD, ARG. */
-import type { Instruction } from '../../dockerfile/index.js';
+import { LocationError, type Instruction } from '../../dockerfile/index.js';
 import type { ConfigChange, ConfigStep } from '../types.js';
 import { commonParts, finish, goQuoteList, type StepContext } from './context.js';
 
@@ -17,6 +17,20 @@ function expandPairs(ctx: StepContext, pairs: { key: string; value: string }[]):
 }
 
 const kv = (pairs: [string, string][]): string => pairs.map(([k, v]) => `${k}=${v}`).join(' ');
+
+/** `80`, `53/udp`, `8000-8002/tcp` -> `80/tcp`, ... (docker's nat.ParsePortSpecs: ranges expand, protocol lowercased). */
+function exposedPorts(ctx: StepContext, spec: string): string[] {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(\w+))?$/.exec(spec);
+  const proto = (m?.[3] ?? 'tcp').toLowerCase();
+  const lo = Number(m?.[1]);
+  const hi = m?.[2] !== undefined ? Number(m[2]) : lo;
+  if (!m || lo < 1 || hi > 65535 || hi < lo || !['tcp', 'udp', 'sctp'].includes(proto)) {
+    throw new LocationError(ctx.location, `invalid port specification for EXPOSE: "${spec}"`, 'use PORT[/tcp|udp|sctp] or a range START-END[/proto], ports 1-65535');
+  }
+  const out: string[] = [];
+  for (let p = lo; p <= hi; p++) out.push(`${p}/${proto}`);
+  return out;
+}
 
 export function configStep(ctx: StepContext, ins: Instruction): ConfigStep | undefined {
   const st = ctx.state;
@@ -38,7 +52,7 @@ export function configStep(ctx: StepContext, ins: Instruction): ConfigStep | und
       return step(ctx, { op: 'user', user }, `USER ${user}`, `USER ${user}`);
     }
     case 'expose': {
-      const ports = ins.ports.map((p) => ctx.word(p)).map((p) => (p.includes('/') ? p.toLowerCase() : `${p}/tcp`));
+      const ports = ins.ports.flatMap((p) => exposedPorts(ctx, ctx.word(p)));
       return step(ctx, { op: 'expose', ports }, `EXPOSE ${ports.join(' ')}`, `EXPOSE map[${[...ports].sort().map((p) => `${p}:{}`).join(' ')}]`);
     }
     case 'volume': {
