@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
 import { flag, list } from '../command.js';
 import { copy, parseOutputSpec, parseReference, writeOutput, type CopyOptions } from '../../index.js';
-import { PLATFORM_OPTION, REGISTRY_OPTIONS, localName, openLocalStore, platformFlag, registrySession } from './registry-flags.js';
+import { PLATFORM_OPTION, REGISTRY_OPTIONS, TRANSFER_CONCURRENCY, localName, openLocalStore, platformFlag, registrySession } from './registry-flags.js';
 
 export const pullCommand: Command = {
   name: 'pull',
@@ -35,6 +35,7 @@ export const pullCommand: Command = {
       const name = localName(ref);
       const result = await copy(remote, ref.identifier, local, name, {
         platform,
+        concurrency: TRANSFER_CONCURRENCY,
         onProgress: (e) => {
           if (e.type === 'blob-done' || e.type === 'blob-skipped') ctx.log(`${e.type} ${e.descriptor.digest}`);
         },

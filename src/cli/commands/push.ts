@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
 import { flag } from '../command.js';
 import { LayoutStore, RefNotFoundError, copy, errorMessage, isRetriableRegistryError, parseReference, type ReadableStore } from '../../index.js';
-import { PLATFORM_OPTION, REGISTRY_OPTIONS, findLocal, layoutRef, openLocalStore, parseLocation, platformFlag, registrySession } from './registry-flags.js';
+import { PLATFORM_OPTION, REGISTRY_OPTIONS, TRANSFER_CONCURRENCY, findLocal, layoutRef, openLocalStore, parseLocation, platformFlag, registrySession } from './registry-flags.js';
 
 export const pushCommand: Command = {
   name: 'push',
@@ -52,7 +52,7 @@ export const pushCommand: Command = {
       let result;
       for (let attempt = 1; ; attempt++) {
         try {
-          result = await copy(src, srcRef, dst, tag, { ...(platform ? { platform } : {}) });
+          result = await copy(src, srcRef, dst, tag, { concurrency: TRANSFER_CONCURRENCY, ...(platform ? { platform } : {}) });
           break;
         } catch (e) {
           // an upload the registry could not resume: run again, blobs already there are skipped

@@ -25,6 +25,9 @@ export const PLATFORM_OPTION: Record<string, OptionSpec> = {
   platform: { type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'platform to pick from a multi-platform image (default: this host)' },
 };
 
+/** Blobs moved at once by pull and push (skopeo's default is 6 too). */
+export const TRANSFER_CONCURRENCY = 6;
+
 /** A RegistrySession configured from flags, the registries config file and the environment. */
 export function registrySession(ctx: CommandContext): RegistrySession {
   const config = loadRegistriesConfig(ctx.env);

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher } from 'undici';
-import { DOCKER_HUB, isLoopbackHost } from '../../oci/index.js';
+import type { Agent, Dispatcher } from 'undici';
+import { DOCKER_HUB, SlipwayError, isLoopbackHost } from '../../oci/index.js';
 import { RegistryAuthorizer, parseTokenResponse, type BearerToken } from './auth.js';
 import { pickChallenge, type AuthChallenge } from './challenge.js';
 import type { RegistryCredentials } from './credentials.js';
@@ -17,6 +18,7 @@ import {
   type RegistryErrorContext,
 } from './errors.js';
 import type { RegistryEvent, RegistryEventListener } from './events.js';
+import { undici } from './undici.js';
 import {
   DEFAULT_RETRY_POLICY,
   backoffDelay,
@@ -52,6 +54,8 @@ export interface RegistryRequest {
   headers?: Record<string, string>;
   /** Replayable body (so a retry can send it again). */
   body?: Buffer;
+  /** One-shot streamed body: the request is never retried or re-authenticated (set content-length). */
+  stream?: Readable;
   /** Token scopes, e.g. `repository:a/b:pull`. */
   scopes: readonly string[];
   repository?: string;
@@ -130,7 +134,7 @@ export class RegistryClient {
     this.retry = opts.retry ?? DEFAULT_RETRY_POLICY;
     this.userAgent = opts.userAgent ?? 'slipway';
     const extra = (opts.tlsCaFiles ?? []).map((f) => readFileSync(f, 'utf8'));
-    this.agent = new Agent({
+    this.agent = new (undici().Agent)({
       connections: opts.connections ?? 16,
       keepAliveTimeout: 30_000,
       connect: {
@@ -143,6 +147,10 @@ export class RegistryClient {
       async () => (lookup ? lookup(registry) : undefined),
       (c, scopes, creds) => this.fetchToken(c, scopes, creds),
     );
+  }
+
+  private http(opts: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
+    return undici().request.call(this.agent, opts);
   }
 
   emit(e: RegistryEvent): void {
@@ -172,7 +180,7 @@ export class RegistryClient {
     const attempts = retries ? this.retry.attempts : 1;
     for (let attempt = 1; ; attempt++) {
       try {
-        const res = await this.agent.request({
+        const res = await this.http({
           origin: base, path: '/v2/', method: 'GET', headers: { 'user-agent': this.userAgent },
         });
         this.emit({ type: 'request', registry: this.registry, method: 'GET', path: '/v2/', status: res.statusCode, attempt });
@@ -252,7 +260,7 @@ export class RegistryClient {
     }
     const headers: Record<string, string> = { 'user-agent': this.userAgent };
     if (scheme === 'basic') headers['authorization'] = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
-    const res = await this.agent.request({ origin: base, path: '/v2/', method: 'GET', headers }).catch((e: unknown) => {
+    const res = await this.http({ origin: base, path: '/v2/', method: 'GET', headers }).catch((e: unknown) => {
       throw this.networkError(ctx, e);
     });
     this.emit({ type: 'request', registry: this.registry, method: 'GET', path: '/v2/', status: res.statusCode, attempt: 1 });
@@ -263,7 +271,7 @@ export class RegistryClient {
 
   private async challengeFor(): Promise<AuthChallenge | undefined> {
     const base = await this.baseUrl();
-    const res = await this.agent.request({ origin: base, path: '/v2/', method: 'GET', headers: { 'user-agent': this.userAgent } });
+    const res = await this.http({ origin: base, path: '/v2/', method: 'GET', headers: { 'user-agent': this.userAgent } });
     await res.body.dump();
     return pickChallenge(headerValue({ headers: res.headers }, 'www-authenticate'));
   }
@@ -284,7 +292,7 @@ export class RegistryClient {
     for (let attempt = 1; ; attempt++) {
       let res: Dispatcher.ResponseData;
       try {
-        res = await this.agent.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers });
+        res = await this.http({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers });
       } catch (e) {
         if (attempt < this.retry.attempts && isRetriableNetworkError(e)) {
           await sleep(backoffDelay(this.retry, attempt));
@@ -321,14 +329,18 @@ export class RegistryClient {
   async request(req: RegistryRequest): Promise<RegistryResponse> {
     const base = await this.baseUrl();
     const ctx = this.ctx(req.operation, req.repository);
-    let reauthed = false;
+    const oneShot = req.stream !== undefined;
+    const attempts = oneShot ? 1 : this.retry.attempts;
+    let reauthed = oneShot;
     for (let attempt = 1; ; attempt++) {
       const authorization = await this.auth.header(req.scopes);
       let res: RegistryResponse;
       try {
         res = await this.send(base, req, authorization, attempt);
       } catch (e) {
-        if (attempt < this.retry.attempts && isRetriableNetworkError(e)) {
+        // the body stream's own failure (its source failed verification): report that, not the network
+        if (e instanceof SlipwayError) throw e;
+        if (attempt < attempts && isRetriableNetworkError(e)) {
           const delayMs = backoffDelay(this.retry, attempt);
           this.emit({ type: 'retry', registry: this.registry, operation: req.operation, attempt, delayMs, reason: networkErrorCode(e) ?? 'network error' });
           await sleep(delayMs);
@@ -351,7 +363,7 @@ export class RegistryClient {
         throw new RegistryUnauthorizedError(ctx, status);
       }
       if ((status >= 200 && status < 300) || req.accept?.includes(status)) return res;
-      if (isRetriableStatus(status) && attempt < this.retry.attempts) {
+      if (isRetriableStatus(status) && attempt < attempts) {
         const retryAfter = status === 429 || status === 503 ? parseRetryAfter(headerValue(res, 'retry-after')) : undefined;
         const delayMs = retryAfter !== undefined ? Math.min(retryAfter, 60_000) : backoffDelay(this.retry, attempt);
         await res.body.dump();
@@ -375,12 +387,12 @@ export class RegistryClient {
       const headers: Record<string, string> = { 'user-agent': this.userAgent, ...req.headers };
       // credentials go to the registry's own origin only, never to a redirect target elsewhere
       if (authorization && url.origin === baseOrigin) headers['authorization'] = authorization;
-      const res = await this.agent.request({
+      const res = await this.http({
         origin: url.origin,
         path: url.pathname + url.search,
         method: req.method,
         headers,
-        ...(req.body !== undefined ? { body: req.body } : {}),
+        ...(req.body !== undefined ? { body: req.body } : req.stream !== undefined ? { body: req.stream } : {}),
       });
       this.emit({ type: 'request', registry: this.registry, method: req.method, path: url.origin === baseOrigin ? url.pathname : `${url.host}${url.pathname}`, status: res.statusCode, attempt });
       const location = headerValue({ headers: res.headers }, 'location');

@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { DigestMismatchError, SizeMismatchError, parseDigest, verifyBytes, type Descriptor } from '../../oci/index.js';
+import { SizeMismatchError, verifyBytes, type Descriptor } from '../../oci/index.js';
 import { headerValue, type RegistryClient, type RegistryResponse } from './client.js';
 import { RegistryError, RegistryProtocolError, RegistryUnauthorizedError, RegistryUploadInterruptedError } from './errors.js';
 
@@ -14,11 +13,11 @@ export interface UploadTarget {
 export interface UploadLimits {
   /** Blobs up to this size go in one PUT (default 16 MiB). */
   monolithicMax: number;
-  /** PATCH chunk size for larger blobs (default 32 MiB). */
+  /** PATCH chunk size for larger blobs (default 64 MiB). */
   chunkSize: number;
 }
 
-export const DEFAULT_UPLOAD_LIMITS: UploadLimits = { monolithicMax: 16 << 20, chunkSize: 32 << 20 };
+export const DEFAULT_UPLOAD_LIMITS: UploadLimits = { monolithicMax: 16 << 20, chunkSize: 64 << 20 };
 
 function op(desc: Descriptor): string {
   return `uploading blob ${desc.digest}`;
@@ -91,56 +90,70 @@ export async function putMonolithic(t: UploadTarget, desc: Descriptor, loc: stri
   await res.body.dump();
 }
 
-/** Yields `size`-byte buffers (the last may be shorter) from a stream. */
-async function* chunks(body: Readable, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of body) {
-    let b = Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array);
-    while (n + b.length >= size) {
-      const take = size - n;
-      parts.push(b.subarray(0, take));
-      yield Buffer.concat(parts, size);
-      parts = [];
-      n = 0;
-      b = b.subarray(take);
+/** Hands out a stream's bytes in pieces of exact length, without copying them. */
+class ByteTaker {
+  private readonly it: AsyncIterator<unknown>;
+  private rest: Buffer | undefined;
+
+  constructor(private readonly src: Readable, private readonly where: string, private readonly expected: number) {
+    this.it = src[Symbol.asyncIterator]();
+  }
+
+  private async next(): Promise<Buffer | undefined> {
+    if (this.rest) {
+      const r = this.rest;
+      this.rest = undefined;
+      return r;
     }
-    if (b.length > 0) {
-      parts.push(b);
-      n += b.length;
+    const r = await this.it.next();
+    if (r.done) return undefined;
+    return Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
+  }
+
+  /** Exactly `n` bytes (SizeMismatchError when the source ends before). */
+  async *take(n: number, offset: number): AsyncGenerator<Buffer> {
+    let left = n;
+    while (left > 0) {
+      let b = await this.next();
+      if (b === undefined) throw new SizeMismatchError(this.expected, offset + n - left, this.where);
+      if (b.length > left) {
+        this.rest = b.subarray(left);
+        b = b.subarray(0, left);
+      }
+      left -= b.length;
+      if (b.length > 0) yield b;
     }
   }
-  if (n > 0) yield Buffer.concat(parts, n);
-}
 
-/** Offset the registry holds for an upload session (GET location -> Range: 0-N). */
-async function uploadedUpTo(t: UploadTarget, desc: Descriptor, loc: string): Promise<number> {
-  const res = await t.client.request({ method: 'GET', path: loc, scopes: t.scopes, repository: t.repository, operation: op(desc), accept: [204] });
-  await res.body.dump();
-  const m = /^(?:bytes=)?0-(\d+)$/.exec(headerValue(res, 'range') ?? '');
-  return m ? Number(m[1]) + 1 : 0;
+  /** Bytes the source still has beyond what was taken (0 when it ends, as it should). */
+  async extra(): Promise<number> {
+    let n = 0;
+    for (let b = await this.next(); b !== undefined; b = await this.next()) n += b.length;
+    return n;
+  }
+
+  destroy(): void {
+    this.src.destroy();
+  }
 }
 
 /**
- * Chunked upload: PATCH each chunk with an inclusive Content-Range, following the Location the
- * registry returns; a chunk whose PATCH fails is resent (after asking the registry how much it
- * kept when it answers 416). Hashes as it goes and only commits (PUT ?digest=) when the bytes match.
+ * Chunked upload: PATCH chunks of `chunkSize` with an inclusive Content-Range, each streamed
+ * from the source (nothing buffered), following the Location the registry returns, then
+ * PUT ?digest= where the registry verifies the digest. The source stream verifies its own
+ * bytes as it is read; a failure ends the upload. A broken PATCH cannot be replayed without
+ * the bytes (and distribution cannot resume a session after one), so it ends the upload with
+ * RegistryUploadInterruptedError: the caller pushes again (blobs already there are skipped).
  */
 export async function putChunked(t: UploadTarget, desc: Descriptor, loc: string, body: Readable, chunkSize: number): Promise<void> {
-  const { algorithm } = parseDigest(desc.digest);
-  const hash = createHash(algorithm);
   const where = `blob ${desc.digest} pushed to ${t.client.registry}/${t.repository}`;
+  const ctx = { registry: t.client.registry, repository: t.repository, operation: op(desc) };
+  const src = new ByteTaker(body, where, desc.size);
   let offset = 0;
   let current = loc;
-  for await (const chunk of chunks(body, chunkSize)) {
-    hash.update(chunk);
-    if (offset + chunk.length > desc.size) {
-      body.destroy();
-      throw new SizeMismatchError(desc.size, offset + chunk.length, where);
-    }
-    let start = 0;
-    for (let tries = 0; start < chunk.length; tries++) {
-      const piece = start === 0 ? chunk : chunk.subarray(start);
+  try {
+    while (offset < desc.size) {
+      const n = Math.min(chunkSize, desc.size - offset);
       let res: RegistryResponse;
       try {
         res = await t.client.request({
@@ -148,47 +161,30 @@ export async function putChunked(t: UploadTarget, desc: Descriptor, loc: string,
           path: current,
           headers: {
             'content-type': 'application/octet-stream',
-            'content-range': `${offset + start}-${offset + chunk.length - 1}`,
+            'content-range': `${offset}-${offset + n - 1}`,
+            'content-length': String(n),
           },
-          body: piece,
+          stream: Readable.from(src.take(n, offset), { objectMode: false }),
           scopes: t.scopes,
           repository: t.repository,
           operation: op(desc),
-          accept: [416],
         });
       } catch (e) {
-        // a PATCH that broke mid-way: resume where the registry says it is, if it can tell
-        if (!(e instanceof RegistryError) || e instanceof RegistryUnauthorizedError) throw e;
-        const have = await uploadedUpTo(t, desc, current).catch(() => -1);
-        if (have < offset || have > offset + chunk.length || tries >= 3) {
-          body.destroy();
-          throw new RegistryUploadInterruptedError({ registry: t.client.registry, repository: t.repository, operation: op(desc) }, offset + start, e);
+        if (e instanceof RegistryError && !(e instanceof RegistryUnauthorizedError)) {
+          throw new RegistryUploadInterruptedError(ctx, offset, e);
         }
-        start = have - offset;
-        continue;
+        throw e;
       }
-      if (res.status === 416 && tries < 3) {
-        // the registry kept part of an earlier attempt: continue from where it is
-        await res.body.dump();
-        const have = await uploadedUpTo(t, desc, current);
-        if (have < offset || have > offset + chunk.length) {
-          throw new RegistryProtocolError({ registry: t.client.registry, repository: t.repository, operation: op(desc) }, `upload offset ${have} does not match the ${offset} bytes sent`);
-        }
-        start = have - offset;
-        continue;
-      }
-      if (res.status === 416) throw new RegistryProtocolError({ registry: t.client.registry, repository: t.repository, operation: op(desc) }, 'the registry keeps refusing the chunk range (416)');
       current = await location(t, res, desc);
-      start = chunk.length;
+      offset += n;
     }
-    offset += chunk.length;
-  }
-  if (offset !== desc.size) throw new SizeMismatchError(desc.size, offset, where);
-  const actual = `${algorithm}:${hash.digest('hex')}`;
-  if (actual !== desc.digest) {
-    await t.client.request({ method: 'DELETE', path: current, scopes: t.scopes, repository: t.repository, operation: op(desc), accept: [404, 405] })
+    const extra = await src.extra();
+    if (extra > 0) throw new SizeMismatchError(desc.size, desc.size + extra, where);
+  } catch (e) {
+    src.destroy();
+    await t.client.request({ method: 'DELETE', path: current, scopes: t.scopes, repository: t.repository, operation: op(desc), accept: [400, 404, 405] })
       .then((r) => r.body.dump()).catch(() => {});
-    throw new DigestMismatchError(desc.digest, actual, where);
+    throw e;
   }
   const res = await t.client.request({
     method: 'PUT',

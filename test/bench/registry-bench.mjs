@@ -1,0 +1,209 @@
+#!/usr/bin/env node
+/**
+ * Registry benchmark (issue 2): push and pull of a ~200 MB image (3 x 50 MB
+ * incompressible layers + 1 layer of 50 MB compressible text, gzip) against a
+ * local docker-registry this script starts itself, slipway vs `skopeo copy`.
+ *   push: oci:LAYOUT -> docker://127.0.0.1:PORT/REPO (a fresh repository each run)
+ *   pull: docker://... -> slipway's local store (fresh --root) / skopeo -> oci:FRESHDIR
+ * Every push goes to a registry started for it (nothing to mount or skip); every run gets a fresh HOME.
+ * Prints MB/s (compressed bytes moved) per tool and the time ratio slipway/skopeo
+ * (<= 1.0: slipway no slower). Best of RUNS runs. Needs dist/ (npm run build).
+ *
+ *   node test/bench/registry-bench.mjs [--runs N] [--dir DIR] [--keep]
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { createGzip } from 'node:zlib';
+import tarStream from 'tar-stream';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(REPO, 'bin/slipway.js');
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const RUNS = Number(opt('--runs', '3'));
+const BASE = opt('--dir', `/var/tmp/slipway-registry-bench-${process.pid}`);
+const KEEP = args.includes('--keep');
+const MB = 1 << 20;
+
+function have(tool) {
+  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+}
+for (const t of ['docker-registry', 'skopeo']) {
+  if (!have(t)) {
+    console.error(`registry-bench: ${t} is not installed; skipping`);
+    process.exit(0);
+  }
+}
+if (!existsSync(join(REPO, 'dist/index.js'))) {
+  console.error('dist/ is missing: run `npm run build` first');
+  process.exit(2);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRegistry(dir) {
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const config = join(dir, 'config.yml');
+  writeFileSync(config, [
+    'version: 0.1', 'log:', '  level: error', '  accesslog:', '    disabled: true',
+    'storage:', '  filesystem:', `    rootdirectory: ${join(dir, 'data')}`, '  maintenance:', '    uploadpurging:', '      enabled: false',
+    'http:', `  addr: ${host}`, '  secret: bench', '',
+  ].join('\n'));
+  const log = openSync(join(dir, 'registry.log'), 'a');
+  const proc = spawn('docker-registry', ['serve', config], { stdio: ['ignore', log, log] });
+  for (let i = 0; i < 200; i++) {
+    const r = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${host}/v2/`], { encoding: 'utf8' });
+    if (r.stdout === '200') return { host, proc };
+    await new Promise((r2) => setTimeout(r2, 100));
+  }
+  proc.kill();
+  throw new Error('docker-registry did not start');
+}
+
+/** Writes a tar+gzip layer of one file to the layout; returns [descriptor, diffID]. */
+async function writeLayer(layout, name, size, kind) {
+  const tmp = join(layout, 'blobs', 'sha256', `tmp-${name}`);
+  const pack = tarStream.pack();
+  const gz = createGzip({ level: 1 });
+  const digest = createHash('sha256');
+  const diff = createHash('sha256');
+  let bytes = 0;
+  const out = createWriteStream(tmp);
+  gz.on('data', (c) => {
+    digest.update(c);
+    bytes += c.length;
+  });
+  pack.on('data', (c) => diff.update(c));
+  const done = pipeline(pack, gz, out);
+  const entry = pack.entry({ name: `bench/${name}`, size, mode: 0o644, mtime: new Date(0) });
+  const line = Buffer.from('slipway registry benchmark: compressible text line with some repetition 0123456789\n');
+  for (let left = size; left > 0;) {
+    const n = Math.min(left, 4 * MB);
+    const chunk = kind === 'random' ? randomBytes(n) : Buffer.alloc(n, line);
+    if (!entry.write(chunk)) await new Promise((r) => entry.once('drain', r));
+    left -= n;
+  }
+  entry.end();
+  pack.finalize();
+  await done;
+  const d = `sha256:${digest.digest('hex')}`;
+  renameSync(tmp, join(layout, 'blobs', 'sha256', d.slice(7)));
+  return [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: d, size: bytes }, `sha256:${diff.digest('hex')}`];
+}
+
+function writeBlob(layout, data) {
+  const d = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  writeFileSync(join(layout, 'blobs', 'sha256', d.slice(7)), data);
+  return { digest: d, size: data.length };
+}
+
+async function makeImage(layout) {
+  mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
+  writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  const layers = [];
+  const diffIds = [];
+  const specs = [['r1', 60 * MB, 'random'], ['r2', 60 * MB, 'random'], ['r3', 40 * MB, 'random'], ['r4', 30 * MB, 'random'], ['r5', 8 * MB, 'random'], ['text', 60 * MB, 'text']];
+  for (const [name, size, kind] of specs) {
+    const [desc, diffId] = await writeLayer(layout, name, size, kind);
+    layers.push(desc);
+    diffIds.push(diffId);
+  }
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds }, config: {} }));
+  const configDesc = { mediaType: 'application/vnd.oci.image.config.v1+json', ...writeBlob(layout, config) };
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: configDesc, layers }));
+  const manifestDesc = { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...writeBlob(layout, manifest) };
+  writeFileSync(join(layout, 'index.json'), JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [{ ...manifestDesc, annotations: { 'org.opencontainers.image.ref.name': 'bench' } }],
+  }));
+  return layers.reduce((n, l) => n + l.size, configDesc.size + manifestDesc.size);
+}
+
+let seq = 0;
+function freshEnv() {
+  const home = join(BASE, `home-${seq++}`);
+  mkdirSync(home, { recursive: true });
+  return { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache'), XDG_CONFIG_HOME: join(home, '.config'), XDG_DATA_HOME: join(home, '.local/share'), REGISTRY_AUTH_FILE: '', DOCKER_CONFIG: '' };
+}
+
+function timed(cmd, argv, env) {
+  const t0 = process.hrtime.bigint();
+  execFileSync(cmd, argv, { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+const results = {};
+function record(name, seconds) {
+  (results[name] ??= []).push(seconds);
+}
+const best = (name) => Math.min(...results[name]);
+
+async function main() {
+  rmSync(BASE, { recursive: true, force: true });
+  mkdirSync(BASE, { recursive: true });
+  let reg;
+  try {
+    const layout = join(BASE, 'layout');
+    process.stdout.write('registry-bench: generating a ~200 MB image... ');
+    const total = await makeImage(layout);
+    console.log(`${(total / MB).toFixed(1)} MB compressed`);
+    reg = await startRegistry(join(BASE, 'registry'));
+    const host = reg.host;
+    // one source image for the pulls, pushed by skopeo
+    execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${host}/bench/source:1`], { env: freshEnv() });
+    for (let i = 0; i < RUNS; i++) {
+      // pushes go to a registry started for that run: nothing there to mount or skip
+      // (skopeo keeps a system-wide blob-info cache when run as root, whatever HOME says)
+      const pushReg = async (name, cmd, argv) => {
+        const r = await startRegistry(join(BASE, `registry-${name}-${i}`));
+        try {
+          record(`push ${name}`, timed(cmd, argv(r.host), freshEnv()));
+        } finally {
+          r.proc.kill('SIGTERM');
+          rmSync(join(BASE, `registry-${name}-${i}`), { recursive: true, force: true });
+        }
+      };
+      await pushReg('slipway', process.execPath, (h) => [BIN, 'push', '-q', `oci:${layout}:bench`, `${h}/bench/image:1`]);
+      await pushReg('skopeo', 'skopeo', (h) => ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${h}/bench/image:1`]);
+      record('pull slipway', timed(process.execPath, [BIN, 'pull', '-q', '--root', join(BASE, `root-${i}`), `${host}/bench/source:1`], freshEnv()));
+      record('pull skopeo', timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${host}/bench/source:1`, `oci:${join(BASE, `skopeo-out-${i}`)}:bench`], freshEnv()));
+      rmSync(join(BASE, `root-${i}`), { recursive: true, force: true });
+      rmSync(join(BASE, `skopeo-out-${i}`), { recursive: true, force: true });
+    }
+    const mbps = (name) => (total / MB / best(name)).toFixed(1);
+    console.log(`registry-bench: best of ${RUNS} runs, ${(total / MB).toFixed(1)} MB image, local docker-registry at ${host}`);
+    console.log('  operation      slipway              skopeo               ratio (slipway/skopeo time)');
+    for (const op of ['push', 'pull']) {
+      const s = best(`${op} slipway`);
+      const k = best(`${op} skopeo`);
+      console.log(`  ${op.padEnd(13)}  ${`${s.toFixed(2)} s ${mbps(`${op} slipway`)} MB/s`.padEnd(19)}  ${`${k.toFixed(2)} s ${mbps(`${op} skopeo`)} MB/s`.padEnd(19)}  ${(s / k).toFixed(2)}${s / k <= 1 ? '' : '  (slower than skopeo)'}`);
+    }
+  } finally {
+    reg?.proc.kill('SIGTERM');
+    if (!KEEP) rmSync(BASE, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`registry-bench: ${e.stack ?? e}`);
+  process.exit(1);
+});
