@@ -12,7 +12,7 @@ import { createBaseResolver } from './base.js';
 import { LayerCache } from './cache.js';
 import type { BuildContext } from './context.js';
 import { LayerIndexCache } from './layer-index.js';
-import { hashContextSelection, loadDockerignore, resolvePendingKeys } from './keys.js';
+import { FileHashMemo, hashContextSelection, loadDockerignore, resolvePendingKeys } from './keys.js';
 import { withCliLabels } from './metadata.js';
 import type { BuildEvent, BuildOptions, BuildResult } from './options.js';
 import { RootfsCache } from './rootfs.js';
@@ -106,7 +106,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (infos.size > 0) plan = createPlan(parsed, { ...planOpts, baseImage: (ref) => infos.get(ref) });
     const ignored = await loadDockerignore(options.context, df.path);
     const contextRoot = { dir: options.context, name: 'build context', context: true, ...(ignored ? { ignored } : {}) };
-    await resolvePendingKeys(plan, (sel) => hashContextSelection(contextRoot, sel));
+    const memo = new FileHashMemo(join(paths.cache, 'context-hashes.json'));
+    await memo.load();
+    await resolvePendingKeys(plan, (sel) => hashContextSelection(contextRoot, sel, memo));
+    await memo.save().catch(() => undefined);
 
     emit({ type: 'plan', stages: plan.stages.map((s) => ({ name: s.name ?? `stage-${s.index}`, steps: s.steps.length })) });
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import micromatch from 'micromatch';
 import type { CacheKeyPart, ContextSelection, Plan } from '../plan/types.js';
 import type { SourceRoot } from './copy/resolve.js';
@@ -51,8 +51,48 @@ export async function loadDockerignore(contextDir: string, dockerfile?: string):
   };
 }
 
+/**
+ * Remembers file content digests by (path, size, mtime, inode, ctime) so an
+ * unchanged context is not read again. Only the content digest ever enters a
+ * cache key; the stat data just says when a file must be re-read.
+ */
+export class FileHashMemo {
+  private data: Record<string, string> = {};
+  private dirty = false;
+  constructor(readonly file: string) {}
+
+  async load(): Promise<void> {
+    try {
+      this.data = JSON.parse(await readFile(this.file, 'utf8')) as Record<string, string>;
+    } catch {
+      this.data = {};
+    }
+  }
+
+  async digest(path: string): Promise<string> {
+    const st = await stat(path);
+    const k = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}\0${st.ctimeMs}`;
+    const hit = this.data[k];
+    if (hit !== undefined) return hit;
+    const h = createHash('sha256');
+    for await (const c of createReadStream(path)) h.update(c as Buffer);
+    const d = h.digest('hex');
+    this.data[k] = d;
+    this.dirty = true;
+    return d;
+  }
+
+  async save(): Promise<void> {
+    if (!this.dirty) return;
+    await mkdir(dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(this.data));
+    await rename(tmp, this.file);
+  }
+}
+
 /** Content hash of the context files a step reads: paths, types, modes, link targets and bytes, never mtimes or host paths. */
-export async function hashContextSelection(root: SourceRoot, sel: ContextSelection): Promise<string> {
+export async function hashContextSelection(root: SourceRoot, sel: ContextSelection, memo?: FileHashMemo): Promise<string> {
   const entries: LayerEntry[] = await resolveCopy(root, { sources: sel.sources, dest: '/ctx/', parents: sel.parents, exclude: sel.exclude, now: 0, where: 'cache key' }, EMPTY_FS).catch((e: unknown) => {
     // a missing source fails later with a located message; the key just records it
     return [{ path: `missing:${String((e as Error).message)}`, type: 'file' as const, mode: 0, uid: 0, gid: 0, mtime: 0, size: 0 }];
@@ -61,7 +101,8 @@ export async function hashContextSelection(root: SourceRoot, sel: ContextSelecti
   for (const e of entries) {
     h.update(`${e.path}\0${e.type}\0${e.mode.toString(8)}\0${e.linkname ?? ''}\0${e.size}\0`);
     if (e.type === 'file' && e.source !== undefined) {
-      for await (const c of createReadStream(e.source)) h.update(c as Buffer);
+      if (memo) h.update(await memo.digest(e.source));
+      else for await (const c of createReadStream(e.source)) h.update(c as Buffer);
     }
     h.update('\n');
   }

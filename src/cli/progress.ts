@@ -1,4 +1,3 @@
-import ora from 'ora';
 import type { Ora } from 'ora';
 import type { BuildEvent, ProgressMode } from '../index.js';
 
@@ -98,6 +97,7 @@ export function createProgress(opts: ProgressOptions): ProgressView {
   }
   const running = new Map<string, Running>();
   let spinner: Ora | undefined;
+  let loading: Promise<unknown> | undefined;
   let timer: NodeJS.Timeout | undefined;
   const text = (): string => {
     const now = Date.now();
@@ -112,12 +112,19 @@ export function createProgress(opts: ProgressOptions): ProgressView {
       spinner.render();
     } else opts.stream.write(line + '\n');
   };
+  let finished = false;
   const refresh = (): void => {
+    if (finished) return;
     if (running.size === 0) {
       spinner?.stop();
       return;
     }
-    if (!spinner) spinner = ora({ stream: opts.stream as NodeJS.WriteStream, isEnabled: true, discardStdin: false });
+    if (!spinner) {
+      // ora loads only when a terminal is drawn on
+      if (!loading) loading = import('ora').then((m) => (spinner = m.default({ stream: opts.stream as NodeJS.WriteStream, isEnabled: true, discardStdin: false })));
+      void loading.then(() => refresh());
+      return;
+    }
     spinner.text = text();
     if (!spinner.isSpinning) spinner.start();
   };
@@ -151,10 +158,12 @@ export function createProgress(opts: ProgressOptions): ProgressView {
       }
     },
     finish() {
+      finished = true;
       if (timer) clearInterval(timer);
       spinner?.stop();
     },
     fail() {
+      finished = true;
       if (timer) clearInterval(timer);
       if (spinner?.isSpinning) spinner.fail(text());
     },

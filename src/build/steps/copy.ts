@@ -5,7 +5,6 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { fetch } from 'undici';
 import { Readable } from 'node:stream';
 import { SlipwayError, errorMessage } from '../../oci/index.js';
 import type { CopyStep } from '../../plan/types.js';
@@ -47,6 +46,7 @@ async function download(ctx: BuildContext, url: string, dir: string, checksum: s
   const file = join(dir, `download-${name}`);
   let res;
   try {
+    const { fetch } = await import('undici');
     res = await fetch(url, { redirect: 'follow' });
   } catch (e) {
     throw new AddSourceError(`${where}: ADD ${url}: ${errorMessage(e)}`, 'check the URL and the network', e);
