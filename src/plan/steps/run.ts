@@ -28,7 +28,7 @@ function mountOf(ctx: StepContext, raw: string, sshIndex: number): RunMount {
       if (id === undefined) throw new LocationError(ctx.location, 'invalid secret mount. one of source, target required', hint(raw));
       m.id = id;
       delete m.source;
-      if (m.target === undefined && spec.env === undefined) m.target = `/run/secrets/${id}`;
+      if (m.target === undefined && spec.env === undefined) m.target = `/run/secrets/${posix.basename(id)}`;
       break;
     }
     case 'ssh':
@@ -37,12 +37,18 @@ function mountOf(ctx: StepContext, raw: string, sshIndex: number): RunMount {
       break;
     case 'cache':
       if (m.target === undefined) throw new LocationError(ctx.location, 'mount target is required', hint(raw));
-      m.id = spec.id ?? m.target;
+      m.id = spec.id ?? posix.normalize(m.target);
       m.sharing = spec.sharing ?? 'shared';
       break;
     default:
       if (m.target === undefined) throw new LocationError(ctx.location, 'mount target is required', hint(raw));
       if (spec.id !== undefined) m.id = spec.id;
+  }
+  if (m.target !== undefined && m.type !== 'secret' && m.type !== 'ssh') {
+    // BuildKit: relative targets are relative to the working directory; `/` cannot be a mount target.
+    const target = posix.isAbsolute(m.target) ? posix.normalize(m.target) : posix.join('/', ctx.state.workdir ?? '/', m.target);
+    if (target === '/') throw new LocationError(ctx.location, `invalid mount target "${m.target}"`, hint(raw));
+    m.target = target.length > 1 && target.endsWith('/') ? target.slice(0, -1) : target;
   }
   return m;
 }
