@@ -90,10 +90,22 @@ export class LayerSink {
    * on the same thread pool.
    */
   private out(buf: Buffer): void {
-    this.digestHash.update(buf);
+    if (this.opts.compression !== 'none') this.digestHash.update(buf); // uncompressed: digest is the diffID
     let off = 0;
     while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
     this.written += buf.length;
+  }
+
+  /** Appends n zero bytes (tar padding) without allocating. */
+  async zeros(n: number): Promise<void> {
+    let left = n;
+    while (left > 0) {
+      const k = Math.min(left, this.blockSize - this.used);
+      this.block.fill(0, this.used, this.used + k);
+      this.used += k;
+      left -= k;
+      if (this.used === this.blockSize) await this.flushBlock();
+    }
   }
 
   /** Appends bytes to the tar stream. */
@@ -174,9 +186,10 @@ export class LayerSink {
       await this.zstdDone;
     }
     closeSync(this.fd); // no fsync: the store verifies and syncs when it ingests the blob
+    const diffId: Digest = `sha256:${this.diffHash.digest('hex')}`;
     return {
-      diffId: `sha256:${this.diffHash.digest('hex')}`,
-      digest: `sha256:${this.digestHash.digest('hex')}`,
+      diffId,
+      digest: this.opts.compression === 'none' ? diffId : `sha256:${this.digestHash.digest('hex')}`,
       size: this.written,
       uncompressedSize: this.total,
     };

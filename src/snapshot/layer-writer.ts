@@ -9,6 +9,8 @@ import { type LayerEntry, isExcluded, sortKey, normalizeRel, tarName } from './c
 import { LayerSink } from './layer-sink.js';
 import { END_OF_ARCHIVE, type TarHeader, encodeHeader, padding } from './tar-format.js';
 
+const NO_XATTRS: ReadonlyMap<string, Buffer> = new Map();
+
 export interface WriteLayerOptions {
   compression?: Compression;
   /** Compression level (gzip 1-9, zstd 1-19). */
@@ -81,7 +83,7 @@ export async function writeLayer(input: readonly LayerEntry[], opts: WriteLayerO
         linkname: e.linkname ?? '',
         devmajor: e.devmajor ?? 0,
         devminor: e.devminor ?? 0,
-        xattrs: new Map([...(e.xattrs ?? new Map<string, Buffer>())].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+        xattrs: e.xattrs === undefined || e.xattrs.size === 0 ? NO_XATTRS : new Map([...e.xattrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
       };
       if (e.type === 'whiteout' || e.type === 'opaque') h.size = 0;
       if (e.type === 'file' && e.inode !== undefined) {
@@ -98,8 +100,7 @@ export async function writeLayer(input: readonly LayerEntry[], opts: WriteLayerO
       await sink.write(encodeHeader(h));
       if (h.type === 'file' && h.size > 0) {
         await writeContent(sink, e, name);
-        const pad = padding(h.size);
-        if (pad > 0) await sink.write(Buffer.alloc(pad));
+        await sink.zeros(padding(h.size));
       }
     }
     await sink.write(END_OF_ARCHIVE);

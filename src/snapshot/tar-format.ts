@@ -27,7 +27,7 @@ export interface TarHeader {
   devmajor: number;
   devminor: number;
   /** Extended attributes (PAX `SCHILY.xattr.*`), raw values. */
-  xattrs: Map<string, Buffer>;
+  xattrs: ReadonlyMap<string, Buffer>;
 }
 
 // ---------------------------------------------------------------- encoding

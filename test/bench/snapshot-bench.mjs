@@ -7,7 +7,10 @@
  * slipway is measured as a RUN commit from an overlay upper dir (diffOverlay)
  * and as a full-scan commit (diffTrees against an empty tree); each run is a
  * child process so its peak RSS (process.resourceUsage().maxRSS) is its own.
- * Best of RUNS runs (page cache warm for everyone). Needs dist/ (npm run build).
+ * Runs are interleaved (slipway, tar|pigz, buildah, slipway, ...) so machine
+ * noise hits all alike; best of RUNS wall times, and CPU seconds (user+sys of
+ * all threads/processes) as a load-independent figure. Page cache warm for all.
+ * Needs dist/ (npm run build).
  *
  *   node test/bench/snapshot-bench.mjs [--runs N] [--keep] [--dir DIR]
  * Targets: slipway <= 1.2x tar|pigz time, <= buildah time, peak RSS < 256 MB.
@@ -24,7 +27,7 @@ const opt = (name, dflt) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : dflt;
 };
-const RUNS = Number(opt('--runs', '2'));
+const RUNS = Number(opt('--runs', '3'));
 const BASE = opt('--dir', `/var/tmp/slipway-bench-${process.pid}`);
 const KEEP = args.includes('--keep');
 const DIST = join(REPO, 'dist/snapshot/index.js');
@@ -65,48 +68,50 @@ if (mode === 'overlay') r = await diffOverlay(dir, { tmpDir: tmp });
 else { const empty = tmp + '/empty'; mkdirSync(empty, { recursive: true }); r = await diffTrees(empty, dir, { tmpDir: tmp, xattrs: false }); }
 const ms = Number(process.hrtime.bigint() - t0) / 1e6;
 rmSync(r.path);
-console.log(JSON.stringify({ ms, rssKB: process.resourceUsage().maxRSS, size: r.descriptor.size, raw: r.uncompressedSize }));
+const cpu = process.cpuUsage();
+console.log(JSON.stringify({ ms, cpu: (cpu.user + cpu.system) / 1000, rssKB: process.resourceUsage().maxRSS, size: r.descriptor.size, raw: r.uncompressedSize }));
 `;
 
+/** Wall ms and CPU ms (user+sys of all children, from bash's `times`) of a shell command. */
 function timeShell(cmd) {
   const t0 = process.hrtime.bigint();
-  execFileSync('bash', ['-c', `set -o pipefail; ${cmd}`], { stdio: ['ignore', 'ignore', 'inherit'] });
-  return Number(process.hrtime.bigint() - t0) / 1e6;
+  const out = execFileSync('bash', ['-c', `set -o pipefail; ${cmd}; times`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const lines = out.trim().split('\n');
+  const secs = (lines[lines.length - 1] ?? '').match(/(\d+)m([\d.]+)s/g)?.map((t) => { const m = /(\d+)m([\d.]+)s/.exec(t); return Number(m[1]) * 60 + Number(m[2]); }) ?? [0, 0];
+  return { ms, cpu: (secs[0] + secs[1]) * 1000 };
 }
 
-function slipway(mode, dir, tmp) {
+function slipwayOnce(mode, dir, tmp) {
   const script = join(tmp, 'child.mjs');
   writeFileSync(script, CHILD);
-  let best;
-  for (let i = 0; i < RUNS; i++) {
-    const out = JSON.parse(execFileSync(process.execPath, [script, mode, dir, tmp], { encoding: 'utf8' }));
-    if (!best || out.ms < best.ms) best = { ...out, rssKB: Math.max(out.rssKB, best?.rssKB ?? 0) };
-  }
-  return best;
+  return JSON.parse(execFileSync(process.execPath, [script, mode, dir, tmp], { encoding: 'utf8' }));
 }
 
-function tarPigz(dir) {
-  let best = Infinity;
-  for (let i = 0; i < RUNS; i++) best = Math.min(best, timeShell(`tar -c --sort=name -C ${dir} . | pigz | sha256sum >/dev/null`));
-  return best;
+function tarPigzOnce(dir) {
+  return timeShell(`tar -c --sort=name -C ${dir} . | pigz | sha256sum >/dev/null`);
 }
 
-function buildah(dir, tmp) {
+function buildahSetup(tmp) {
   if (!have('buildah')) return undefined;
-  const st = `--root ${tmp}/bs-root --runroot ${tmp}/bs-run --storage-driver ${process.getuid() === 0 ? 'overlay' : 'vfs'}`;
-  let best = Infinity;
-  for (let i = 0; i < RUNS; i++) {
-    const ctr = execFileSync('bash', ['-c', `buildah ${st} from --quiet scratch`], { encoding: 'utf8' }).trim();
-    execFileSync('bash', ['-c', `buildah ${st} copy --quiet ${ctr} ${dir} /data >/dev/null`]);
-    best = Math.min(best, timeShell(`buildah ${st} commit --quiet ${ctr} bench-${i} >/dev/null`));
-    execFileSync('bash', ['-c', `buildah ${st} rm ${ctr} >/dev/null; buildah ${st} rmi -a -f >/dev/null 2>&1 || true`]);
-  }
-  execFileSync('bash', ['-c', `buildah ${st} rm -a >/dev/null 2>&1; umount -R ${tmp}/bs-root 2>/dev/null; rm -rf ${tmp}/bs-root ${tmp}/bs-run || true`]);
-  return best;
+  return `--root ${tmp}/bs-root --runroot ${tmp}/bs-run --storage-driver ${process.getuid() === 0 ? 'overlay' : 'vfs'}`;
+}
+
+function buildahOnce(st, dir, i) {
+  const ctr = execFileSync('bash', ['-c', `buildah ${st} from --quiet scratch`], { encoding: 'utf8' }).trim();
+  execFileSync('bash', ['-c', `buildah ${st} copy --quiet ${ctr} ${dir} /data >/dev/null`]);
+  const r = timeShell(`buildah ${st} commit --quiet ${ctr} bench-${i} >/dev/null`);
+  execFileSync('bash', ['-c', `buildah ${st} rm ${ctr} >/dev/null; buildah ${st} rmi -a -f >/dev/null 2>&1 || true`]);
+  return r;
+}
+
+function best(list) {
+  return { ms: Math.min(...list.map((r) => r.ms)), cpu: Math.min(...list.map((r) => r.cpu)) };
 }
 
 const fmt = (ms) => `${(ms / 1000).toFixed(2)} s`;
 const rows = [];
+console.log(`load average at start: ${execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim()} (${RUNS} interleaved runs each)`);
 mkdirSync(BASE, { recursive: true });
 try {
   for (const [name, make] of [['500 MB incompressible', makeBig], ['50,000 small files', makeSmall]]) {
@@ -116,18 +121,29 @@ try {
     console.error(`creating ${name} tree in ${dir} ...`);
     make(dir);
     execFileSync('sh', ['-c', `cat $(find ${dir} -type f | head -1000) > /dev/null; tar -c -C ${dir} . > /dev/null`]);
-    const ov = slipway('overlay', dir, tmp);
-    const sc = slipway('scan', dir, tmp);
-    const tp = tarPigz(dir);
-    const bh = buildah(dir, tmp);
+    const st = buildahSetup(tmp);
+    const runs = { ov: [], sc: [], tp: [], bh: [] };
+    for (let i = 0; i < RUNS; i++) {
+      runs.ov.push(slipwayOnce('overlay', dir, tmp));
+      runs.tp.push(tarPigzOnce(dir));
+      if (st) runs.bh.push(buildahOnce(st, dir, i));
+      runs.sc.push(slipwayOnce('scan', dir, tmp));
+    }
+    if (st) execFileSync('bash', ['-c', `buildah ${st} rm -a >/dev/null 2>&1; umount -R ${tmp}/bs-root 2>/dev/null; rm -rf ${tmp}/bs-root ${tmp}/bs-run || true`]);
+    const ov = { ...best(runs.ov), rssKB: Math.max(...runs.ov.map((r) => r.rssKB)), size: runs.ov[0].size, raw: runs.ov[0].raw };
+    const sc = { ...best(runs.sc), rssKB: Math.max(...runs.sc.map((r) => r.rssKB)) };
+    const tp = best(runs.tp);
+    const bh = st ? best(runs.bh) : undefined;
     rows.push({ name, ov, sc, tp, bh });
     console.log(`\n## ${name} (${(ov.raw / 1e6).toFixed(0)} MB tar, ${(ov.size / 1e6).toFixed(0)} MB gzip)`);
-    console.log(`slipway diffOverlay : ${fmt(ov.ms)}  peak RSS ${(ov.rssKB / 1024).toFixed(0)} MB`);
-    console.log(`slipway diffTrees   : ${fmt(sc.ms)}  peak RSS ${(sc.rssKB / 1024).toFixed(0)} MB`);
-    console.log(`tar|pigz|sha256sum  : ${fmt(tp)}`);
-    console.log(`buildah commit      : ${bh === undefined ? 'n/a (buildah missing)' : fmt(bh)}`);
-    console.log(`ratio slipway/tar|pigz : ${(ov.ms / tp).toFixed(2)} (overlay), ${(sc.ms / tp).toFixed(2)} (scan)   target <= 1.20`);
-    if (bh !== undefined) console.log(`ratio slipway/buildah  : ${(ov.ms / bh).toFixed(2)} (overlay), ${(sc.ms / bh).toFixed(2)} (scan)   target <= 1.00`);
+    const line = (label, r, extra = '') => console.log(`${label.padEnd(20)}: wall ${fmt(r.ms)}  cpu ${fmt(r.cpu)}${extra}`);
+    line('slipway diffOverlay', ov, `  peak RSS ${(ov.rssKB / 1024).toFixed(0)} MB`);
+    line('slipway diffTrees', sc, `  peak RSS ${(sc.rssKB / 1024).toFixed(0)} MB`);
+    line('tar|pigz|sha256sum', tp);
+    if (bh) line('buildah commit', bh); else console.log('buildah commit      : n/a (buildah missing)');
+    const ratio = (a, b) => `wall ${(a.ms / b.ms).toFixed(2)} / cpu ${(a.cpu / b.cpu).toFixed(2)}`;
+    console.log(`slipway/tar|pigz    : overlay ${ratio(ov, tp)}; scan ${ratio(sc, tp)}   (target <= 1.20)`);
+    if (bh) console.log(`slipway/buildah     : overlay ${ratio(ov, bh)}; scan ${ratio(sc, bh)}   (target <= 1.00)`);
     if (!KEEP) rmSync(dir, { recursive: true, force: true });
   }
 } finally {
