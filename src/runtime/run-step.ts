@@ -11,7 +11,7 @@ import { ociConfig, type OciMount } from './oci-config.js';
 import { chooseOciRuntime } from './oci-runtime.js';
 import { RootfsView } from './rootfs-view.js';
 import { RUNTIME_EXCLUDED_PATHS, type Isolation, type RunIO, type RunSpec, type RuntimeOptions, type StepResult } from './spec.js';
-import { chrootMain, shq, stepScript, type ScriptMount, type ScriptTools } from './step-script.js';
+import { chrootMain, containerFstab, shq, stepScript, writeDevSkeleton, type ScriptMount, type ScriptTools } from './step-script.js';
 import { detectStorageDriver, overlayMountPlan, writeMountLinks, type MountPlan, type StorageDriver } from './storage.js';
 import { resolveUser } from './user.js';
 import { currentUidMap, inUserNamespace, signalNumber } from './userns.js';
@@ -147,14 +147,19 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
     } else {
       main = chrootMain(tools, { root, cwd: cwd.path, env, argv: spec.argv, uid: user.uid, gid: user.gid, groups: user.additionalGids, singleIdMap });
     }
+    let fstab: string | undefined;
+    if (isolation === 'chroot') {
+      writeDevSkeleton(join(tmp, 'dev'));
+      fstab = join(tmp, 'fstab');
+      writeFileSync(fstab, containerFstab({ root, dev: join(tmp, 'dev'), bindSys, singleIdMap, mounts: scriptMounts }));
+    }
     const script = stepScript({
       tools, tmp, root,
       rootfs: plan ? { plan } : { dir: spec.rootfs as string },
-      containerMounts: isolation === 'chroot',
-      mounts: isolation === 'chroot' ? scriptMounts : [],
+      fstab,
       hostname: isolation === 'chroot' ? hostname : undefined,
       loopbackUp: isolation === 'chroot' && network === 'none',
-      bindSys, singleIdMap, main,
+      main,
     });
     writeFileSync(join(tmp, 'step.sh'), script);
     const ns = ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child'];
