@@ -76,9 +76,15 @@ async function gitClone(url: string, dir: string, keepGitDir: boolean, where: st
   const [ref = '', sub = ''] = frag.split(':');
   const dest = join(dir, 'git');
   try {
+    const env = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
     const args = ['clone', '--quiet', '--recurse-submodules'];
-    if (ref !== '' && !/^[0-9a-f]{40}$/.test(ref)) args.push('--depth', '1', '--branch', ref);
-    await run('git', [...args, '--', repo, dest], { env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+    const named = ref !== '' && !/^[0-9a-f]{40}$/.test(ref);
+    if (named) args.push('--branch', ref);
+    // shallow first; servers that cannot (dumb HTTP) get a full clone
+    await run('git', [...args, '--depth', '1', '--', repo, dest], { env }).catch(async () => {
+      await rm(dest, { recursive: true, force: true });
+      await run('git', [...args, '--', repo, dest], { env });
+    });
     if (/^[0-9a-f]{40}$/.test(ref)) await run('git', ['-C', dest, 'checkout', '--quiet', ref]);
   } catch (e) {
     throw new AddSourceError(`${where}: ADD ${url}: git clone failed: ${errorMessage(e).split('\n').slice(-2).join(' ')}`, 'check the repository URL, the ref and your git credentials', e);
