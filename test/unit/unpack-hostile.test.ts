@@ -64,6 +64,9 @@ const cases: Case[] = [
   ['xattr on a path that later turns into an outside symlink', (o) => [
     { name: 'd/' }, { name: 'd/secret', content: 'x', pax: { 'SCHILY.xattr.user.evil': 'y' } }, { name: 'd', type: 'symlink', linkname: o },
   ], 'contained'],
+  ['xattr on a symlink pointing outside (set on the link, never its target)', (o) => [
+    { name: 's', type: 'symlink', linkname: `${o}/secret`, pax: { 'SCHILY.xattr.user.evil': 'y' } },
+  ], 'contained'],
   ['directory mode on a path that later turns into an outside symlink', (o) => [
     { name: 'd/', mode: 0o777 }, { name: 'd', type: 'symlink', linkname: o },
   ], 'contained'],
