@@ -238,20 +238,22 @@ export function createPlan(df: ParsedDockerfile, options: PlanOptions = {}): Pla
     for (const [ins, onbuild] of all) {
       const used = new Map<string, string>();
       const location = ins.location;
+      const lex = (value: string) => {
+        try {
+          const env = state.lexEnv();
+          const r = lexer.process(value, env);
+          for (const k of r.used) used.set(k, env.get(k) ?? '');
+          undefinedVar(location, r.unset, (n) => state.declared.includes(n));
+          return r;
+        } catch (e) {
+          if (e instanceof ShellLexError) throw new LocationError(location, e.message, e.hint ?? '', e.code);
+          throw e;
+        }
+      };
       const ctx: StepContext = {
         state, stageIndex: idx, ins, proxy, parent, onbuild, used, location,
-        word: (value) => {
-          try {
-            const env = state.lexEnv();
-            const r = lexer.process(value, env);
-            for (const k of r.used) used.set(k, env.get(k) ?? '');
-            undefinedVar(location, r.unset, (n) => state.declared.includes(n));
-            return r.value;
-          } catch (e) {
-            if (e instanceof ShellLexError) throw new LocationError(location, e.message, e.hint ?? '', e.code);
-            throw e;
-          }
-        },
+        word: (value) => lex(value).value,
+        words: (value) => lex(value).words,
         stageRef: (value) => {
           const r = refOf(value);
           if ('error' in r) throw new LocationError(location, r.error, 'name a stage (FROM ... AS NAME) or give its index');

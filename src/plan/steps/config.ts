@@ -18,9 +18,13 @@ function expandPairs(ctx: StepContext, pairs: { key: string; value: string }[]):
 
 const kv = (pairs: [string, string][]): string => pairs.map(([k, v]) => `${k}=${v}`).join(' ');
 
-/** `80`, `53/udp`, `8000-8002/tcp` -> `80/tcp`, ... (docker's nat.ParsePortSpecs: ranges expand, protocol lowercased). */
+/**
+ * `80`, `53/udp`, `8000-8002/tcp`, `127.0.0.1:8080:80` -> `80/tcp`, ... as docker's
+ * port specs: ranges expand, the protocol is lowercased, an ip/host part is ignored.
+ */
 function exposedPorts(ctx: StepContext, spec: string): string[] {
-  const m = /^(\d+)(?:-(\d+))?(?:\/(\w+))?$/.exec(spec);
+  const container = spec.includes(':') ? spec.slice(spec.lastIndexOf(':') + 1) : spec;
+  const m = /^(\d+)(?:-(\d+))?(?:\/(\w+))?$/.exec(container);
   const proto = (m?.[3] ?? 'tcp').toLowerCase();
   const lo = Number(m?.[1]);
   const hi = m?.[2] !== undefined ? Number(m[2]) : lo;
@@ -52,8 +56,8 @@ export function configStep(ctx: StepContext, ins: Instruction): ConfigStep | und
       return step(ctx, { op: 'user', user }, `USER ${user}`, `USER ${user}`);
     }
     case 'expose': {
-      const ports = ins.ports.flatMap((p) => exposedPorts(ctx, ctx.word(p)));
-      return step(ctx, { op: 'expose', ports }, `EXPOSE ${ports.join(' ')}`, `EXPOSE map[${[...ports].sort().map((p) => `${p}:{}`).join(' ')}]`);
+      const ports = ins.ports.flatMap((p) => ctx.words(p)).flatMap((p) => exposedPorts(ctx, p));
+      return step(ctx, { op: 'expose', ports }, `EXPOSE ${ports.join(' ')}`, `EXPOSE [${ports.join(' ')}]`);
     }
     case 'volume': {
       const paths = ins.volumes.map((v) => ctx.word(v));

@@ -10,6 +10,8 @@ export interface StepContext {
   ins: Instruction;
   /** Expands one word with the stage's ENV/ARG (quotes removed); records used variables; throws LocationError. */
   word(value: string): string;
+  /** Like `word`, split into words on unquoted whitespace (EXPOSE). */
+  words(value: string): string[];
   /** Expands a word that may name a stage: `{stage}` when it does, else `{image}`. Throws on `$`. */
   stageRef(value: string, what: string): { stage: number } | { image: string };
   /** Final key (or pending) of a stage, for cache parts. */
