@@ -103,7 +103,7 @@ describe('ARG scoping, case by case', () => {
 
   it('records ARG values in the history line of RUN, docker style', () => {
     const run = runs(plan('FROM a\nARG A=1 B\nRUN echo\n'))[0] as RunStep;
-    expect(run.createdBy).toBe('RUN |2 A=1 B= /bin/sh -c echo');
+    expect(run.createdBy).toBe('RUN |2 A=1 B= /bin/sh -c echo # buildkit');
   });
 
   it('keeps the ARG step itself as a config step without a layer', () => {

@@ -39,7 +39,7 @@ export function copyStep(ctx: StepContext, ins: CopyInstruction | AddInstruction
   if (ins.kind === 'add' && ins.checksum !== undefined) {
     checksum = ctx.word(ins.checksum);
     if (!CHECKSUM.test(checksum)) throw new LocationError(ctx.location, `invalid checksum "${checksum}"`, 'use --checksum=sha256:<64 hex digits>');
-    if (sources.some((s) => s.kind === 'path')) throw new LocationError(ctx.location, 'checksum can\'t be specified for non-HTTP(S) sources', 'use --checksum only with URL or git sources');
+    if (sources.some((s) => s.kind === 'path')) throw new LocationError(ctx.location, 'checksum requires HTTP(S) or Git sources', 'use --checksum only with URL or git sources');
   }
   const paths = sources.flatMap((s) => (s.kind === 'path' ? [s.path] : []));
   const extra: CacheKeyPart[] = [];
@@ -75,7 +75,7 @@ export function copyStep(ctx: StepContext, ins: CopyInstruction | AddInstruction
     ...(ins.kind === 'add' && ins.unpack !== undefined ? { unpack: ins.unpack } : {}),
     location: ctx.location,
     instruction,
-    createdBy: `${KW} ${[...shownSources, dest].join(' ')} # buildkit`,
+    createdBy: [KW, ...(ins.kind === 'copy' && ins.parents ? ['--parents'] : []), ...(chown !== undefined ? [`--chown=${chown}`] : []), ...(chmod !== undefined ? [`--chmod=${chmod}`] : []), ...shownSources, dest].join(' ') + ' # buildkit',
     layer: true,
     ...(ctx.onbuild ? { onbuild: true } : {}),
     cache: finish(commonParts(ctx, extra)),
