@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { startFaultProxy, times, type FaultProxy } from '../helpers/fault-proxy.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -12,90 +13,6 @@ import { RegistrySession, isRetriableRegistryError, type RegistryEvent } from '.
 const registry = inject('registry');
 const FAST = { attempts: 4, baseMs: 20, maxMs: 200 };
 
-type Action =
-  | { kind: 'status'; status: number; headers?: Record<string, string> }
-  | { kind: 'truncate'; after: number }
-  | { kind: 'corrupt' }
-  | { kind: 'drop-after-upstream' };
-type Rule = (req: IncomingMessage) => Action | undefined;
-
-interface Proxy {
-  host: string;
-  rule: Rule;
-  seen: string[];
-  close(): Promise<void>;
-}
-
-/** A loopback HTTP proxy in front of the real registry that injects faults chosen per request. */
-async function startProxy(upstream: string): Promise<Proxy> {
-  const [uhost, uport] = upstream.split(':') as [string, string];
-  const proxy: Proxy = { host: '', rule: () => undefined, seen: [], close: async () => {} };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    proxy.seen.push(`${req.method} ${req.url}`);
-    const action = proxy.rule(req);
-    if (action?.kind === 'status') {
-      req.resume();
-      res.writeHead(action.status, { 'content-type': 'application/json', ...action.headers });
-      res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'injected fault' }] }));
-      return;
-    }
-    const up = httpRequest({ host: uhost, port: Number(uport), method: req.method, path: req.url, headers: req.headers }, (ures) => {
-      if (action?.kind === 'drop-after-upstream') {
-        ures.resume();
-        ures.on('end', () => res.socket?.destroy());
-        return;
-      }
-      if (action?.kind === 'corrupt') {
-        const parts: Buffer[] = [];
-        ures.on('data', (c: Buffer) => parts.push(c));
-        ures.on('end', () => {
-          const body = Buffer.concat(parts);
-          if (body.length > 0) body[body.length >> 1] = (body[body.length >> 1] as number) ^ 0xff;
-          res.writeHead(ures.statusCode ?? 500, ures.headers);
-          res.end(body);
-        });
-        return;
-      }
-      res.writeHead(ures.statusCode ?? 500, ures.headers);
-      if (action?.kind === 'truncate') {
-        let sent = 0;
-        ures.on('data', (c: Buffer) => {
-          if (sent >= action.after) return;
-          const part = c.subarray(0, action.after - sent);
-          sent += part.length;
-          res.write(part);
-          if (sent >= action.after) setTimeout(() => res.socket?.destroy(), 20);
-        });
-        ures.on('end', () => setTimeout(() => res.socket?.destroy(), 20));
-        return;
-      }
-      ures.pipe(res);
-    });
-    up.on('error', () => res.socket?.destroy());
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const addr = server.address();
-  proxy.host = `127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  proxy.close = () => new Promise<void>((r) => {
-    server.closeAllConnections();
-    server.close(() => r());
-  });
-  return proxy;
-}
-
-/** first N matching requests get `action`, the rest pass */
-function times(n: number, match: (req: IncomingMessage) => boolean, action: Action): Rule {
-  let left = n;
-  return (req) => {
-    if (left > 0 && match(req)) {
-      left--;
-      return action;
-    }
-    return undefined;
-  };
-}
-
 const isBlobGet = (digest: string) => (req: IncomingMessage) => req.method === 'GET' && (req.url ?? '').includes(`/blobs/${digest}`);
 const isManifest = (req: IncomingMessage) => (req.url ?? '').includes('/manifests/');
 
@@ -105,7 +22,7 @@ interface Fixture {
   manifestDesc: Descriptor;
 }
 
-let proxy: Proxy;
+let proxy: FaultProxy;
 let fx: Fixture;
 let work: string;
 
@@ -146,7 +63,7 @@ beforeAll(async () => {
   if (!registry) return;
   work = mkdtempSync(join(tmpdir(), 'slipway-faults-'));
   fx = await pushFixture('faults/img');
-  proxy = await startProxy(registry);
+  proxy = await startFaultProxy(registry);
 });
 afterAll(async () => {
   await proxy?.close();
