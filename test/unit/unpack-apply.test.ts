@@ -60,6 +60,14 @@ describe('applyLayer: changeset rules', () => {
     expect(lstatSync(join(r, 'bin/su')).ino).toBe(lstatSync(join(r, 'bin/su2')).ino);
   });
 
+  it('accepts ./-prefixed names (docker save style) and applies the root entry to the root', async () => {
+    const r = fresh();
+    await apply(r, [{ name: './', mode: 0o750, mtime: 1234 }, { name: './etc/' }, { name: './etc/x', content: 'x' }, { name: './etc/y', type: 'hardlink', linkname: './etc/x' }]);
+    expect(tree(r)).toEqual(['etc/ 755 0:0', 'etc/x 644 0:0 x', 'etc/y 644 0:0 x']);
+    expect(lstatSync(r).mode & 0o7777).toBe(0o750);
+    expect(lstatSync(r).mtimeMs).toBe(1234_000);
+  });
+
   it('sets directory mtimes after their children are written', async () => {
     const r = fresh();
     await apply(r, [
