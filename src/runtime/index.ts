@@ -4,7 +4,7 @@ export { runStep, chooseIsolation } from './run-step.js';
 export { ensureUserNamespace, inUserNamespace, reexecInUserNamespace, rootlessPlan, USERNS_ENV } from './userns.js';
 export type { UserNamespaceState, UserNamespaceMode, RootlessPlan, EnsureOptions } from './userns.js';
 export type { SubIdRange, IdMapping } from './subids.js';
-export { detectStorageDriver, overlayMountPlan, writeMountLinks, mountCommand, mountRootfs, unmountRootfs, STORAGE_DRIVERS } from './storage.js';
+export { detectStorageDriver, overlayMountPlan, writeMountLinks, mountCommand, mountRootfs, unmountRootfs, copyRootfsVfs, STORAGE_DRIVERS } from './storage.js';
 export type { StorageDriver, OverlayLayout, MountPlan, StorageDetection } from './storage.js';
 export { chooseOciRuntime } from './oci-runtime.js';
 export type { OciRuntimeChoice } from './oci-runtime.js';

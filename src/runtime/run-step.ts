@@ -65,7 +65,7 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
   let driver: StorageDriver | undefined;
   if (overlay) {
     driver = opts.storageDriver ?? (await detectStorageDriver()).driver;
-    if (driver === 'vfs') throw new RuntimeSetupError(`${location}: the vfs storage driver takes a rootfs directory, not overlay layers`, 'prepare a copy with copyLayersVfs() and pass its path');
+    if (driver === 'vfs') throw new RuntimeSetupError(`${location}: the vfs storage driver takes a rootfs directory, not overlay layers`, 'copy the merged rootfs with copyRootfsVfs() and pass that directory');
   }
   const view = new RootfsView(overlay ? [overlay.upper, ...overlay.lowers] : [spec.rootfs as string]);
   const user = resolveUser(view, spec.user ?? '', location);

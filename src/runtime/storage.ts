@@ -195,3 +195,14 @@ async function probeOverlay(): Promise<true | string> {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * vfs driver: a step's rootfs is a full copy (cp -a, reflinks where the
+ * filesystem has them) of a merged root directory, e.g. the base image's layers
+ * extracted in order into one dir. The snapshotter then diffs by full scan.
+ * Run inside the user namespace so ownership is kept.
+ */
+export async function copyRootfsVfs(src: string, dest: string): Promise<void> {
+  mkdirSync(dest, { recursive: true });
+  await run(findHostTool('cp') ?? 'cp', ['-a', '--reflink=auto', `${src}/.`, dest], undefined, `copying ${src} to ${dest} (vfs)`);
+}

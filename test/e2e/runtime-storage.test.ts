@@ -32,6 +32,7 @@ describe('rootfs storage', () => {
   it.skipIf(skip)('a plain directory rootfs is changed in place', async () => {
     const dir = makeBusyboxRootfs(join(base, 'plain'));
     const r = await slipway(['run-step', '--rootfs', dir, '--isolation', 'chroot', '--', 'sh', '-c', 'echo hi > /made-here']);
+    expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(readFileSync(join(dir, 'made-here'), 'utf8')).toBe('hi\n');
   });
@@ -58,6 +59,36 @@ describe('rootfs storage', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('1');
     expect(statSync(join(o.upper, 'etc', 'new')).uid).toBe(1000);
+  });
+
+  it.skipIf(skipRootless)('--storage-driver vfs (rootless): the lowers are copied into --upper, which the step changes in place', async () => {
+    const u = ensureTestUser();
+    const d = join(base, 'vfs');
+    makeBusyboxRootfs(join(d, 'lower'), (id) => (id === 0 ? u.uid : u.subuidStart + id - 1));
+    for (const s of ['upper', 'work']) mkdirSync(join(d, s));
+    execFileSync('chown', [`${u.uid}:${u.gid}`, d, join(d, 'upper'), join(d, 'work')]);
+    const r = await runAsTestUser(['run-step', '--debug', '--storage-driver', 'vfs', '--lower', join(d, 'lower'), '--upper', join(d, 'upper'), '--work', join(d, 'work'), '--isolation', 'chroot', '--', 'sh', '-c', 'rm /bin/vi && echo v > /etc/vfs && grep -c " / overlay " /proc/mounts']);
+    expect(r.stderr).toContain('storage: vfs, copied 1 lower dir(s)');
+    expect(r.stdout.trim()).toBe('0');
+    expect(readFileSync(join(d, 'upper', 'etc', 'vfs'), 'utf8')).toBe('v\n');
+    expect(existsSync(join(d, 'upper', 'bin', 'vi'))).toBe(false);
+    expect(existsSync(join(d, 'lower', 'bin', 'vi'))).toBe(true);
+  });
+
+  it.skipIf(skip)('mountRootfs/unmountRootfs mount an overlay plan here and take it away', async () => {
+    const { mountRootfs, unmountRootfs, overlayMountPlan } = await import('../../src/runtime/storage.js');
+    const o = dirs('lib-mount');
+    const target = join(base, 'lib-mount', 'merged');
+    const plan = overlayMountPlan({ lowers: [join(base, 'root-lower')], upper: o.upper, work: o.work }, 'overlay', false);
+    await mountRootfs(plan, target);
+    try {
+      expect(existsSync(join(target, 'bin', 'busybox'))).toBe(true);
+      writeFileSync(join(target, 'written'), 'w');
+    } finally {
+      await unmountRootfs(target, plan);
+    }
+    expect(existsSync(join(target, 'bin', 'busybox'))).toBe(false);
+    expect(readFileSync(join(o.upper, 'written'), 'utf8')).toBe('w');
   });
 
   it.skipIf(skipRootless)('a user without subordinate ranges runs with a single-ID map and a warning saying what to add', async () => {

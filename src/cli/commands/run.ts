@@ -1,6 +1,8 @@
 import type { Command } from '../command.js';
 import { flag, list, str } from '../command.js';
 import {
+  copyRootfsVfs,
+  detectStorageDriver,
   ensureUserNamespace,
   localStoreRoot,
   runStep,
@@ -55,7 +57,7 @@ export const runStepCommand: Command = {
     hostname: { type: 'string', value: 'NAME', description: 'hostname (default random)' },
     isolation: { type: 'string', value: 'oci|chroot', description: 'oci: crun/runc bundle; chroot: util-linux only (default oci if a runtime works)' },
     runtime: { type: 'string', value: 'PATH', description: 'OCI runtime to use (default: crun, else runc)' },
-    'storage-driver': { type: 'string', value: 'overlay|fuse-overlayfs', description: 'how to mount --lower/--upper (default: detected)' },
+    'storage-driver': { type: 'string', value: 'overlay|fuse-overlayfs|vfs', description: 'how to mount --lower/--upper (default: detected); vfs copies the lowers into --upper' },
   },
   args: { min: 1, max: Number.MAX_SAFE_INTEGER },
   async run(ctx) {
@@ -63,9 +65,16 @@ export const runStepCommand: Command = {
     const rootfsDir = str(ctx, 'rootfs');
     const lowers = list(ctx, 'lower');
     let rootfs: RunSpec['rootfs'];
+    const driver = str(ctx, 'storage-driver');
     if (rootfsDir && lowers.length === 0) rootfs = rootfsDir;
     else if (!rootfsDir && lowers.length > 0 && str(ctx, 'upper') && str(ctx, 'work')) rootfs = { lowers, upper: str(ctx, 'upper')!, work: str(ctx, 'work')! };
     else throw new UsageError('run-step: give either --rootfs DIR, or --lower DIR... with --upper DIR and --work DIR');
+    if (typeof rootfs !== 'string' && (await detectStorageDriver(driver)).driver === 'vfs') {
+      // vfs: the lowers (whiteouts not applied) are copied bottom-up into --upper, which becomes the rootfs.
+      for (const l of [...rootfs.lowers].reverse()) await copyRootfsVfs(l, rootfs.upper);
+      ctx.log(`storage: vfs, copied ${rootfs.lowers.length} lower dir(s) into ${rootfs.upper}`);
+      rootfs = rootfs.upper;
+    }
     const network = str(ctx, 'network') ?? 'host';
     if (network !== 'host' && network !== 'none') throw new UsageError(`run-step: --network must be host or none, not "${network}"`);
     const isolation = str(ctx, 'isolation');
@@ -101,7 +110,7 @@ export const runStepCommand: Command = {
       const r = await runStep(spec, { stdout: (d) => ctx.stdout.write(d), stderr: (d) => ctx.stderr.write(d), signal: abort.signal }, {
         ...(isolation ? { isolation: isolation as RunIsolation } : {}),
         ...(str(ctx, 'runtime') ? { runtime: str(ctx, 'runtime')! } : {}),
-        ...(str(ctx, 'storage-driver') ? { storageDriver: str(ctx, 'storage-driver') as StorageDriver } : {}),
+        ...(driver ? { storageDriver: driver as StorageDriver } : {}),
         stateDir: storePaths(localStoreRoot(ctx.env, str(ctx, 'root'))).tmp,
         log: ctx.log,
       });
