@@ -160,3 +160,25 @@ describe('run-step --mount', () => {
     expect(() => parseRunMount(text)).toThrow(/--mount/);
   });
 });
+
+describe('chroot mode fstab', () => {
+  it('escapes fstab fields and lists the container mounts in order', async () => {
+    const { containerFstab, fstabEscape } = await import('../../src/runtime/step-script.js');
+    expect(fstabEscape('/a b\\c\td')).toBe('/a\\040b\\134c\\011d');
+    const text = containerFstab({
+      root: '/t/root', dev: '/t/dev', bindSys: true, singleIdMap: true,
+      mounts: [{ kind: 'bind', source: '/host dir', target: '/etc/hosts', readonly: false }, { kind: 'tmpfs', source: 'tmpfs', target: '/run', readonly: true, size: 1024 }],
+    });
+    const lines = text.trim().split('\n');
+    expect(lines.slice(0, 4)).toEqual([
+      'proc /t/root/proc proc nosuid,nodev,noexec 0 0',
+      '/sys /t/root/sys none rbind,ro,nosuid,nodev,noexec 0 0',
+      '/t/dev /t/root/dev none bind 0 0',
+      '/dev/null /t/root/dev/null none bind 0 0',
+    ]);
+    expect(lines).toContain('devpts /t/root/dev/pts devpts nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,nofail 0 0');
+    expect(lines).toContain('/host\\040dir /t/root/etc/hosts none rbind 0 0');
+    expect(lines).toContain('tmpfs /t/root/run tmpfs ro,nosuid,nodev,mode=1777,size=1024 0 0');
+    expect(lines.indexOf('/host\\040dir /t/root/etc/hosts none rbind 0 0')).toBeLessThan(lines.findIndex((l) => l.includes('/proc/sys')));
+  });
+});

@@ -1,0 +1,48 @@
+import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { slipway } from '../helpers/cli.js';
+import { isRoot, requireTools, haveTool } from '../setup/tools.js';
+import { makeBusyboxRootfs } from '../setup/rootless.js';
+
+const tools = requireTools('unshare', 'setpriv', 'runc', 'busybox');
+const skip = !tools.ok || !isRoot;
+let base = '';
+beforeAll(() => {
+  if (skip) return;
+  base = mkdtempSync('/tmp/slipway-rt-oci-');
+  chmodSync(base, 0o755);
+  makeBusyboxRootfs(join(base, 'rootfs'));
+});
+afterAll(() => {
+  if (base) execFileSync('rm', ['-rf', base]);
+});
+
+describe('OCI runtime choice', () => {
+  it.skipIf(skip)('probes crun then runc once, remembers the choice in the store, and says why', async () => {
+    const store = join(base, 'store-default');
+    const r = await slipway(['run-step', '--debug', '--root', store, '--rootfs', join(base, 'rootfs'), '--', 'true']);
+    expect(r.code).toBe(0);
+    const m = /runtime: oci \((\w+): ([^)]+)\)/.exec(r.stderr);
+    expect(m).not.toBeNull();
+    const remembered = JSON.parse(readFileSync(join(store, 'tmp', 'oci-runtime.json'), 'utf8')) as { name: string; path: string; reason: string };
+    expect(remembered.name).toBe(m![1]);
+    if (haveTool('crun') && remembered.name === 'runc') expect(remembered.reason).toMatch(/^crun: /);
+    const again = await slipway(['info', '--root', store, '--format', 'json']);
+    expect((JSON.parse(again.stdout) as { ociRuntime: { reason: string } }).ociRuntime.reason).toMatch(/\(remembered\)$/);
+  });
+
+  it.skipIf(skip)('--runtime PATH forces that runtime without probing', async () => {
+    const r = await slipway(['run-step', '--debug', '--root', join(base, 'store-forced'), '--runtime', 'runc', '--rootfs', join(base, 'rootfs'), '--', 'sh', '-c', 'exit 3']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/runtime: oci \(runc: \/\S+runc\)/);
+    expect(existsSync(join(base, 'store-forced', 'tmp', 'oci-runtime.json'))).toBe(false);
+  });
+
+  it.skipIf(skip)('an unknown --runtime is an error naming it', async () => {
+    const r = await slipway(['run-step', '--root', join(base, 'store-bad'), '--runtime', '/nonexistent/crun', '--rootfs', join(base, 'rootfs'), '--', 'true']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('Error: OCI runtime "/nonexistent/crun" not found');
+  });
+});
