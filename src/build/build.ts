@@ -5,14 +5,15 @@ import { SlipwayError, hostPlatform, normalizePlatform, parsePlatform, parseRefe
 import type { Image } from '../image/index.js';
 import { LayoutStore, RegistrySession, defaultBlobSourcesFile, loadRegistriesConfig, localStoreRoot, storePaths, writeImage, writeOutput, type OutputSpec } from '../store/index.js';
 import { parseDockerfile } from '../dockerfile/index.js';
-import { createPlan } from '../plan/create-plan.js';
+import { BuildContext } from '../context/index.js';
+import { createPlan, resolveCacheKeys } from '../plan/index.js';
 import type { BaseImageInfo, Plan } from '../plan/types.js';
 import { detectStorageDriver, chooseIsolation, inUserNamespace } from '../runtime/index.js';
 import { createBaseResolver } from './base.js';
 import { LayerCache } from './cache.js';
-import type { BuildContext } from './context.js';
+import type { ExecContext } from './context.js';
 import { LayerIndexCache } from './layer-index.js';
-import { FileHashMemo, hashContextSelection, loadDockerignore, resolvePendingKeys } from './keys.js';
+import { FileHashMemo, hashContextSelection } from './keys.js';
 import { withCliLabels } from './metadata.js';
 import type { BuildEvent, BuildOptions, BuildResult } from './options.js';
 import { RootfsCache } from './rootfs.js';
@@ -104,18 +105,19 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       });
     }
     if (infos.size > 0) plan = createPlan(parsed, { ...planOpts, baseImage: (ref) => infos.get(ref) });
-    const ignored = await loadDockerignore(options.context, df.path);
-    const contextRoot = { dir: options.context, name: 'build context', context: true, ...(ignored ? { ignored } : {}) };
+    const buildContext = await BuildContext.open(options.context, df.path !== undefined ? { dockerfile: df.path } : {});
+    const contextRoot = { dir: buildContext.root, name: 'build context', context: true, ignored: (rel: string) => buildContext.isIgnored(rel) };
+    // content hashes through a stat-keyed memo; a missing source fails later, at its step, with a located message
     const memo = new FileHashMemo(join(paths.cache, 'context-hashes.json'));
     await memo.load();
-    await resolvePendingKeys(plan, (sel) => hashContextSelection(contextRoot, sel, memo));
+    plan = await resolveCacheKeys(plan, (sel) => hashContextSelection(contextRoot, sel, memo));
     await memo.save().catch(() => undefined);
 
     emit({ type: 'plan', stages: plan.stages.map((s) => ({ name: s.name ?? `stage-${s.index}`, steps: s.steps.length })) });
 
     const stageImages = new Map<number, Promise<Image>>();
     const rootfs = new RootfsCache(paths.layers, join(paths.tmp, 'flat'), (m) => emit({ type: 'warning', message: m }));
-    const ctx: BuildContext = {
+    const ctx: ExecContext = {
       options,
       plan,
       dockerfile: df.name,
@@ -187,7 +189,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
 }
 
-async function writeOutputs(ctx: BuildContext, image: Image, tags: readonly string[], session: RegistrySession): Promise<string[]> {
+async function writeOutputs(ctx: ExecContext, image: Image, tags: readonly string[], session: RegistrySession): Promise<string[]> {
   const done: string[] = [];
   const outputs: OutputSpec[] = ctx.options.outputs && ctx.options.outputs.length > 0 ? ctx.options.outputs : [];
   const storeNames = tags.map((t) => parseReference(t).toString());

@@ -11,7 +11,7 @@ import type { BuildEvent, BuildOptions } from './options.js';
 import type { MetadataState } from './metadata.js';
 
 /** Everything one build shares between its stages and steps. */
-export interface BuildContext {
+export interface ExecContext {
   options: BuildOptions;
   plan: Plan;
   dockerfile: string;
@@ -50,8 +50,8 @@ export interface StepResult {
   image: Image;
 }
 
-export type StepRunner<S extends Step = Step> = (ctx: BuildContext, st: StageState, step: S, id: string) => Promise<Image>;
+export type StepRunner<S extends Step = Step> = (ctx: ExecContext, st: StageState, step: S, id: string) => Promise<Image>;
 
-export function locationOf(ctx: BuildContext, step: { location: { line: number } }): string {
+export function locationOf(ctx: ExecContext, step: { location: { line: number } }): string {
   return `${ctx.dockerfile}:${step.location.line}`;
 }

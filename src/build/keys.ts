@@ -1,55 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import micromatch from 'micromatch';
-import type { CacheKeyPart, ContextSelection, Plan } from '../plan/types.js';
+import { dirname } from 'node:path';
+import type { ContextSelection } from '../plan/types.js';
 import type { SourceRoot } from './copy/resolve.js';
 import { resolveCopy } from './copy/resolve.js';
 import { EMPTY_FS, type LayerEntry } from './copy/entries.js';
-
-function keyOf(parts: readonly CacheKeyPart[]): string | undefined {
-  if (parts.some((p) => p.pending)) return undefined;
-  const h = createHash('sha256');
-  for (const p of parts) h.update(`${p.name.length}:${p.name}${p.value.length}:${p.value}\n`);
-  return `sha256:${h.digest('hex')}`;
-}
-
-/**
- * ADAPTER (until the context module's .dockerignore lands): Docker's
- * .dockerignore rules: patterns anchored at the context root, `**`, `!`
- * exceptions with the last match winning, a pattern matching a directory
- * excluding what is below it. `<Dockerfile>.dockerignore` beside the
- * Dockerfile takes precedence.
- */
-export async function loadDockerignore(contextDir: string, dockerfile?: string): Promise<((rel: string) => boolean) | undefined> {
-  let text: string | undefined;
-  if (dockerfile !== undefined) text = await readFile(`${dockerfile}.dockerignore`, 'utf8').catch(() => undefined);
-  text ??= await readFile(join(contextDir, '.dockerignore'), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  const rules = text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'))
-    .map((l) => {
-      const negate = l.startsWith('!');
-      const pat = (negate ? l.slice(1) : l).trim().replace(/^\/+/, '').replace(/\/+$/, '').replace(/^\.\//, '');
-      return { negate, pat };
-    })
-    .filter((r) => r.pat !== '');
-  return (rel: string) => {
-    if (rel === 'Dockerfile' || rel === '.dockerignore') return false;
-    let ignored = false;
-    const parts = rel.split('/');
-    for (const r of rules) {
-      // a pattern excludes the path itself or any parent directory of it
-      let hit = false;
-      for (let i = parts.length; i >= 1 && !hit; i--) hit = micromatch.isMatch(parts.slice(0, i).join('/'), r.pat, { dot: true });
-      if (hit) ignored = !r.negate;
-    }
-    return ignored;
-  };
-}
 
 /**
  * Remembers file content digests by (path, size, mtime, inode, ctime) so an
@@ -107,56 +63,4 @@ export async function hashContextSelection(root: SourceRoot, sel: ContextSelecti
     h.update('\n');
   }
   return `sha256:${h.digest('hex')}`;
-}
-
-/**
- * ADAPTER (until the planner's resolveCacheKeys lands): fills in pending
- * cache-key parts: context content hashes, the final keys of stages, and the
- * parent chain; recomputes each key with the planner's formula.
- */
-export async function resolvePendingKeys(plan: Plan, hashContext: (sel: ContextSelection) => Promise<string>): Promise<void> {
-  const finalKey = new Map<number, string | undefined>();
-  const memo = new Map<string, Promise<string>>();
-  const hash = (sel: ContextSelection): Promise<string> => {
-    const k = JSON.stringify(sel);
-    let p = memo.get(k);
-    if (!p) {
-      p = hashContext(sel);
-      memo.set(k, p);
-    }
-    return p;
-  };
-  const fill = async (parts: CacheKeyPart[], parent: string | undefined): Promise<void> => {
-    for (const p of parts) {
-      if (!p.pending) continue;
-      if (p.name === 'parent') {
-        if (parent !== undefined) {
-          p.value = parent;
-          delete p.pending;
-        }
-      } else if (p.context) {
-        p.value = await hash(p.context);
-        delete p.pending;
-      } else if (p.stage !== undefined) {
-        const k = finalKey.get(p.stage);
-        if (k !== undefined) {
-          p.value = k;
-          delete p.pending;
-        }
-      }
-    }
-  };
-  for (const stage of plan.stages) {
-    await fill(stage.baseKey.parts, undefined);
-    const bk = stage.baseKey.key ?? keyOf(stage.baseKey.parts);
-    if (bk !== undefined) stage.baseKey.key = bk;
-    let parent = stage.baseKey.key;
-    for (const step of stage.steps) {
-      await fill(step.cache.parts, parent);
-      const k = step.cache.key ?? keyOf(step.cache.parts);
-      if (k !== undefined) step.cache.key = k;
-      parent = step.cache.key;
-    }
-    finalKey.set(stage.index, parent);
-  }
 }

@@ -3,7 +3,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { storedLayer, type Layer } from '../image/index.js';
 import { writeLayer, type LayerResult } from '../snapshot/layer-writer.js';
 import type { LayerEntry as SnapshotEntry } from '../snapshot/changes.js';
-import type { BuildContext } from './context.js';
+import type { ExecContext } from './context.js';
 import type { LayerEntry } from './copy/entries.js';
 
 /** COPY entries in the snapshot layer writer's terms. */
@@ -17,7 +17,7 @@ export function toSnapshotEntries(entries: readonly LayerEntry[]): SnapshotEntry
 }
 
 /** Moves a written layer file into the local store; returns the stored layer. */
-export async function storeLayerResult(ctx: BuildContext, written: LayerResult): Promise<Layer> {
+export async function storeLayerResult(ctx: ExecContext, written: LayerResult): Promise<Layer> {
   try {
     if (!(await ctx.store.exists(written.descriptor))) await ctx.store.push(written.descriptor, createReadStream(written.path));
   } finally {
@@ -27,7 +27,7 @@ export async function storeLayerResult(ctx: BuildContext, written: LayerResult):
 }
 
 /** Writes entries as a layer blob into the local store; undefined when there is nothing to write. */
-export async function commitEntries(ctx: BuildContext, entries: readonly LayerEntry[]): Promise<Layer | undefined> {
+export async function commitEntries(ctx: ExecContext, entries: readonly LayerEntry[]): Promise<Layer | undefined> {
   await mkdir(ctx.paths.tmp, { recursive: true });
   const written = await writeLayer(toSnapshotEntries(entries), {
     compression: ctx.options.compression ?? 'gzip',

@@ -2,7 +2,7 @@ import type { Image } from '../image/index.js';
 import { Image as ImageClass, storedLayer } from '../image/index.js';
 import type { PlanStage, Step } from '../plan/types.js';
 import { DEFAULT_PATH } from '../runtime/index.js';
-import type { BuildContext, StageState } from './context.js';
+import type { ExecContext, StageState } from './context.js';
 import { locationOf } from './context.js';
 import type { CacheMiss } from './options.js';
 import { runConfigStep } from './steps/config.js';
@@ -14,7 +14,7 @@ export function stageLabel(stage: PlanStage): string {
   return stage.name ?? `stage-${stage.index}`;
 }
 
-async function baseImage(ctx: BuildContext, stage: PlanStage): Promise<Image> {
+async function baseImage(ctx: ExecContext, stage: PlanStage): Promise<Image> {
   const where = `${ctx.dockerfile}:${stage.location.line}`;
   switch (stage.base.kind) {
     case 'scratch':
@@ -44,7 +44,7 @@ function stepText(step: Step): string {
 }
 
 /** Runs one stage: base image, then each step, reusing cached layers where the key matches. */
-export async function runStage(ctx: BuildContext, stage: PlanStage): Promise<Image> {
+export async function runStage(ctx: ExecContext, stage: PlanStage): Promise<Image> {
   const st: StageState = { stage, image: await baseImage(ctx, stage), meta: { cmdSet: false }, label: stageLabel(stage) };
   const filtered = ctx.options.noCache === true || (ctx.options.noCacheFilter ?? []).some((f) => f === stage.name || f === String(stage.index));
   let parentKey = stage.baseKey.key;

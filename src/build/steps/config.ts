@@ -1,5 +1,5 @@
 import type { ConfigStep } from '../../plan/types.js';
-import type { BuildContext, StageState } from '../context.js';
+import type { ExecContext, StageState } from '../context.js';
 import { applyMetadata } from '../metadata.js';
 
 /**
@@ -8,7 +8,7 @@ import { applyMetadata } from '../metadata.js';
  * history text is the planner's (it knows the values ARG took); MAINTAINER
  * also sets the config's author, as BuildKit does.
  */
-export async function runConfigStep(ctx: BuildContext, st: StageState, step: ConfigStep): Promise<void> {
+export async function runConfigStep(ctx: ExecContext, st: StageState, step: ConfigStep): Promise<void> {
   st.image = st.image.withConfig((c) => {
     const r = applyMetadata(c, step.change, st.meta, ctx.created);
     const h = r.config.history ?? [];

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { SlipwayError, errorMessage } from '../../oci/index.js';
 import type { CopyStep } from '../../plan/types.js';
 import type { Image } from '../../image/index.js';
-import type { BuildContext, StageState } from '../context.js';
+import type { ExecContext, StageState } from '../context.js';
 import { locationOf } from '../context.js';
 import { resolveCopy, type CopyRequest, type SourceRoot } from '../copy/resolve.js';
 import { parseChmod } from '../copy/chmod.js';
@@ -41,7 +41,7 @@ async function isArchive(path: string): Promise<boolean> {
   }
 }
 
-async function download(ctx: BuildContext, url: string, dir: string, checksum: string | undefined, where: string): Promise<{ name: string; entry: Omit<LayerEntry, 'path'> }> {
+async function download(ctx: ExecContext, url: string, dir: string, checksum: string | undefined, where: string): Promise<{ name: string; entry: Omit<LayerEntry, 'path'> }> {
   const name = posix.basename(new URL(url).pathname) || 'index.html';
   const file = join(dir, `download-${name}`);
   let res;
@@ -93,7 +93,7 @@ async function gitClone(url: string, dir: string, keepGitDir: boolean, where: st
   return sub === '' ? dest : join(dest, sub);
 }
 
-async function sourceRoot(ctx: BuildContext, step: CopyStep, where: string): Promise<SourceRoot> {
+async function sourceRoot(ctx: ExecContext, step: CopyStep, where: string): Promise<SourceRoot> {
   if (step.from === undefined) return ctx.contextRoot;
   if ('stage' in step.from) {
     const s = ctx.plan.stages.find((x) => x.index === (step.from as { stage: number }).stage);
@@ -104,7 +104,7 @@ async function sourceRoot(ctx: BuildContext, step: CopyStep, where: string): Pro
 }
 
 /** COPY/ADD: sources -> entry list -> one layer (no scan of the result). */
-export async function runCopyStep(ctx: BuildContext, st: StageState, step: CopyStep): Promise<void> {
+export async function runCopyStep(ctx: ExecContext, st: StageState, step: CopyStep): Promise<void> {
   const where = locationOf(ctx, step);
   const fs = ctx.index.view(st.image.layers);
   const owner = step.chown ? await resolveChown(step.chown, fs, where) : undefined;

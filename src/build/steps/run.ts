@@ -6,7 +6,7 @@ import { RUNTIME_EXCLUDED_PATHS, detectStorageDriver, runStep, type RunMount } f
 import { diffOverlay } from '../../snapshot/diff-overlay.js';
 import { diffTrees } from '../../snapshot/diff-trees.js';
 import type { LayerResult } from '../../snapshot/layer-writer.js';
-import type { BuildContext, StageState } from '../context.js';
+import type { ExecContext, StageState } from '../context.js';
 import { locationOf } from '../context.js';
 import { DEFAULT_SHELL } from '../metadata.js';
 import { copyTree } from '../rootfs.js';
@@ -40,7 +40,7 @@ export function withBuildkitSuffix(createdBy: string): string {
   return createdBy.endsWith(' # buildkit') ? createdBy : `${createdBy} # buildkit`;
 }
 
-async function secretFile(ctx: BuildContext, dir: string, id: string, where: string, required: boolean): Promise<string | undefined> {
+async function secretFile(ctx: ExecContext, dir: string, id: string, where: string, required: boolean): Promise<string | undefined> {
   const s = (ctx.options.secrets ?? []).find((x) => x.id === id);
   if (!s) {
     if (required) throw new MissingSecretError(where, id);
@@ -66,7 +66,7 @@ interface Mounts {
   env: Record<string, string>;
 }
 
-async function mountsFor(ctx: BuildContext, st: StageState, step: RunStep, scratch: string, where: string): Promise<Mounts> {
+async function mountsFor(ctx: ExecContext, st: StageState, step: RunStep, scratch: string, where: string): Promise<Mounts> {
   const out: Mounts = { mounts: [], env: {} };
   const workdir = step.workdir ?? st.image.config.config?.WorkingDir ?? '/';
   const abs = (t: string | undefined, fallback: string): string => {
@@ -133,7 +133,7 @@ function splitEnv(list: readonly string[]): Record<string, string> {
 }
 
 /** RUN: the step runs in a container over the stage's layers; its changes become one layer. */
-export async function runRunStep(ctx: BuildContext, st: StageState, step: RunStep, id: string): Promise<void> {
+export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep, id: string): Promise<void> {
   const where = locationOf(ctx, step);
   const config = st.image.config.config ?? {};
   const argv = runArgv(step, config.Shell);

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import type { WorkdirStep } from '../../plan/types.js';
-import type { BuildContext, StageState } from '../context.js';
+import type { ExecContext, StageState } from '../context.js';
 import { locationOf } from '../context.js';
 import { resolveWorkdir } from '../metadata.js';
 import { resolveChown } from '../copy/chown.js';
@@ -17,7 +17,7 @@ export function workdirPath(step: WorkdirStep, current: string | undefined): str
  * missing parents, owned by the USER in force) in a layer of its own; when it
  * exists already no layer is made.
  */
-export async function runWorkdirStep(ctx: BuildContext, st: StageState, step: WorkdirStep): Promise<void> {
+export async function runWorkdirStep(ctx: ExecContext, st: StageState, step: WorkdirStep): Promise<void> {
   const wd = workdirPath(step, st.image.config.config?.WorkingDir);
   st.image = st.image.withConfig((c) => {
     c.config = { ...(c.config ?? {}), WorkingDir: wd };
