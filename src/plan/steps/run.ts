@@ -89,7 +89,8 @@ export function runStep(ctx: StepContext, ins: RunInstruction): RunStep {
     }
   }
   const argv = form === 'shell' ? [...(st.shell ?? ['/bin/sh', '-c']), ...args] : args;
-  const declared = st.declared.map((k) => `${k}=${st.lexEnv().get(k) ?? ''}`);
+  const lookup = st.lexEnv();
+  const declared = st.declared.map((k) => `${k}=${lookup.get(k) ?? ''}`);
   const createdBy = `RUN ${declared.length > 0 ? `|${declared.length} ${declared.join(' ')} ` : ''}${argv.join(' ')} # buildkit`;
   const visibleArgs = st.argList();
   const extra: CacheKeyPart[] = [];
