@@ -1,3 +1,19 @@
+/**
+ * runtime: RUN steps in containers, rootless.
+ *
+ * Call order for a build (the executor):
+ *   1. CLI: `await ensureUserNamespace(process.argv)` before anything else (see userns.ts):
+ *      afterwards the process is root (real, or of a user namespace) with a private mount namespace.
+ *   2. `detectStorageDriver(flag)` once: overlay | fuse-overlayfs | vfs.
+ *   3. Per RUN: `runStep({ rootfs: { lowers /* topmost first *\/, upper, work } | dir, argv, env, args,
+ *      cwd, user, mounts, network, hostname, location }, { stdout, stderr, signal }, { isolation, runtime,
+ *      storageDriver, stateDir, log })` -> `{ exitCode, createdPaths, excludedPaths }`.
+ *      Mounts exist only inside the step's own namespaces: nothing to unmount afterwards.
+ *   4. Snapshot the upper dir (opaque-dir xattr name: overlayMountPlan(...).opaqueXattr), leaving out
+ *      `excludedPaths` (RUNTIME_EXCLUDED_PATHS) and `createdPaths` (mount points runStep made: drop a
+ *      created file if empty, a created dir if nothing else was written in it).
+ *   vfs: `copyRootfsVfs(mergedDir, stepDir)` and pass the dir as rootfs.
+ */
 export type { RunSpec, RunMount, RunIO, RuntimeOptions, StepResult, Isolation as RunIsolation, NetworkMode as RunNetworkMode } from './spec.js';
 export { RUNTIME_EXCLUDED_PATHS } from './spec.js';
 export { runStep, chooseIsolation } from './run-step.js';

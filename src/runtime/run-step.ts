@@ -76,7 +76,8 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
   const created: string[] = [];
   const cwd = view.ensureDir(spec.cwd || '/', { uid: user.uid, gid: user.gid });
   created.push(...cwd.created);
-  if (isolation === 'chroot') for (const d of ['/proc', '/sys', '/dev']) created.push(...view.ensureDir(d).created);
+  // Mount points the runtime would otherwise create unreported (runc does mkdir them in the rootfs).
+  for (const d of ['/proc', '/sys', '/dev']) created.push(...view.ensureDir(d).created);
 
   mkdirSync(opts.stateDir ?? tmpdir(), { recursive: true });
   const tmp = mkdtempSync(join(opts.stateDir ?? tmpdir(), 'slipway-step-'));
