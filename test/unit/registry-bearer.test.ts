@@ -19,6 +19,9 @@ interface World {
   /** reject the next N valid tokens once (as if revoked) */
   revokeNext: number;
   manifests: Map<string, Buffer>;
+  storageHost: string;
+  storageLog: string[];
+  blobs: Map<string, Buffer>;
   close(): Promise<void>;
 }
 
@@ -31,7 +34,7 @@ function listen(server: Server): Promise<string> {
 
 /** A token server (basic auth in, bearer tokens with scopes out) and a registry that demands those tokens. */
 async function startWorld(): Promise<World> {
-  const w: World = { registryHost: '', tokenHost: '', tokenRequests: [], tokens: new Map(), registryLog: [], revokeNext: 0, manifests: new Map(), close: async () => {} };
+  const w: World = { registryHost: '', tokenHost: '', tokenRequests: [], tokens: new Map(), registryLog: [], revokeNext: 0, manifests: new Map(), storageHost: '', storageLog: [], blobs: new Map(), close: async () => {} };
   const tokenServer = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (req.headers.authorization !== `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`) {
@@ -55,6 +58,13 @@ async function startWorld(): Promise<World> {
     w.registryLog.push(`${req.method} ${req.url} ${token || '-'}`);
     if (req.url === '/v2/') {
       res.writeHead(401, { 'www-authenticate': challenge() });
+      res.end();
+      return;
+    }
+    const blob = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]{64})$/.exec(req.url ?? '');
+    if (blob && w.tokens.get(token)?.some((sc) => sc === `repository:${blob[1]}:pull`)) {
+      // like registries on S3/GCS: redirect to storage with a signed URL
+      res.writeHead(307, { location: `http://${w.storageHost}/store/${blob[2]}?signature=abc` });
       res.end();
       return;
     }
@@ -97,8 +107,21 @@ async function startWorld(): Promise<World> {
     res.end(req.method === 'HEAD' ? undefined : body);
   });
   w.registryHost = await listen(registry);
+  const storage = createServer((req: IncomingMessage, res: ServerResponse) => {
+    w.storageLog.push(`${req.method} ${req.url} auth=${req.headers.authorization ?? '-'}`);
+    const digest = /^\/store\/(sha256:[a-f0-9]{64})\?signature=abc$/.exec(req.url ?? '')?.[1];
+    const body = digest ? w.blobs.get(digest) : undefined;
+    if (!body) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-length': String(body.length) });
+    res.end(body);
+  });
+  w.storageHost = await listen(storage);
   w.close = async () => {
-    for (const s of [registry, tokenServer]) {
+    for (const s of [registry, tokenServer, storage]) {
       s.closeAllConnections();
       await new Promise((r) => s.close(r));
     }
@@ -181,5 +204,17 @@ describe('bearer token flow', () => {
     await expect(c.checkLogin({ username: USER, password: PASSWORD })).resolves.toBeUndefined();
     await expect(c.checkLogin({ username: USER, password: 'nope' })).rejects.toMatchObject({ code: 'REGISTRY_UNAUTHORIZED' });
     await c.close();
+  });
+
+  it('follows a blob redirect to storage without sending the registry token there', async () => {
+    const data = Buffer.from('blob bytes served from storage '.repeat(1000));
+    const desc = { mediaType: MediaType.OCI_LAYER, digest: digestOf(data), size: data.length };
+    w.blobs.set(desc.digest, data);
+    w.storageLog = [];
+    const s = session();
+    const got = await s.repository(parseReference(`${w.registryHost}/team/a:v1`), 'pull').fetchBytes(desc);
+    await s.close();
+    expect(got.equals(data)).toBe(true);
+    expect(w.storageLog).toEqual([`GET /store/${desc.digest}?signature=abc auth=-`]);
   });
 });

@@ -138,7 +138,8 @@ export class RegistryClient {
       connections: opts.connections ?? 16,
       keepAliveTimeout: 30_000,
       connect: {
-        ...(extra.length > 0 ? { ca: [...systemCas(), ...extra] } : {}),
+        // Node's bundled roots plus the distribution's CA bundle (system trust) plus --tls-ca
+        ca: [...systemCas(), ...extra],
         ...(this.explicitInsecure ? { rejectUnauthorized: false } : {}),
       },
     });
@@ -157,8 +158,9 @@ export class RegistryClient {
     this.opts.onEvent?.(e);
   }
 
+  /** Drops every connection (requests still running fail). */
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.agent.destroy();
   }
 
   /** `https://host` or `http://host`, decided once by pinging /v2/. */
