@@ -18,6 +18,7 @@ import { withCliLabels } from './metadata.js';
 import type { BuildEvent, BuildOptions, BuildResult } from './options.js';
 import { RootfsCache } from './rootfs.js';
 import { runStage } from './stage.js';
+import { MissingSecretError } from './steps/run.js';
 
 export class BuildInputError extends SlipwayError {
   constructor(message: string, hint: string) {
@@ -105,6 +106,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       });
     }
     if (infos.size > 0) plan = createPlan(parsed, { ...planOpts, baseImage: (ref) => infos.get(ref) });
+    checkMountSources(plan, options, df.name);
     const buildContext = await BuildContext.open(options.context, df.path !== undefined ? { dockerfile: df.path } : {});
     const contextRoot = { dir: buildContext.root, name: 'build context', context: true, ignored: (rel: string) => buildContext.isIgnored(rel) };
     // content hashes through a stat-keyed memo; a missing source fails later, at its step, with a located message
@@ -186,6 +188,23 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     await bases.close();
     await session.close();
     await store.close();
+  }
+}
+
+/** Every required RUN --mount secret and ssh id must be given, even when the step would be a cache hit. */
+function checkMountSources(plan: Plan, options: BuildOptions, dockerfile: string): void {
+  for (const st of plan.stages) {
+    for (const step of st.steps) {
+      if (step.kind !== 'run') continue;
+      for (const m of step.mounts) {
+        if (m.required === false) continue;
+        const where = `${dockerfile}:${step.location.line}`;
+        if (m.type === 'secret' && !(options.secrets ?? []).some((x) => x.id === (m.id ?? 'secret'))) throw new MissingSecretError(where, m.id ?? 'secret');
+        if (m.type === 'ssh' && !(options.ssh ?? []).some((x) => x.id === (m.id ?? 'default'))) {
+          throw new SlipwayError('MISSING_SSH', `${where}: RUN --mount=type=ssh,id=${m.id ?? 'default'}: no --ssh ${m.id ?? 'default'} was given`, { hint: `pass --ssh ${m.id ?? 'default'}=$SSH_AUTH_SOCK` });
+        }
+      }
+    }
   }
 }
 

@@ -223,3 +223,59 @@ describe('crash safety and sharing', () => {
     expect(again.code, again.stderr).toBe(0);
   });
 });
+
+describe('kills at several points', () => {
+  it.skipIf(!isRoot)('SIGKILL during pull, RUN, layer commit or output leaves a store the next build uses', async () => {
+    const kroot = mkdtempSync(join(tmpdir(), 'slipway-kills-'));
+    const big = makeContext({ Dockerfile: `FROM ${registry}/feat/kill:1\nRUN echo step > /s && sleep 0.3\nCOPY big.bin /big.bin\n` });
+    await pushTestImage(layout, registry, 'feat/kill:1', 'multi');
+    writeFileSync(join(big, 'big.bin'), Buffer.alloc(24 << 20, 7));
+    const outDir = mkdtempSync(join(tmpdir(), 'slipway-kills-out-'));
+    for (const delay of [150, 400, 900, 1600, 2500]) {
+      const child = spawn(process.execPath, [BIN, 'build', '--root', kroot, '--no-cache', '--output', `type=oci,dest=${outDir}/o-${delay}`, big], { stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('close', r));
+      expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(kroot);
+    }
+    const done = await slipway(['build', '--root', kroot, '--progress', 'plain', '--output', `type=oci,dest=${outDir}/final`, big]);
+    expect(done.code, done.stderr).toBe(0);
+    const r = await readLayout(join(outDir, 'final'));
+    expect(r.file('s')).toBe('step\n');
+    expect(statSync(join(r.rootfs, 'big.bin')).size).toBe(24 << 20);
+  });
+});
+
+describe('--pull and --ssh', () => {
+  it('a stored base is reused until --pull re-resolves the tag', async () => {
+    await pushTestImage(layout, registry, 'feat/moving:1', 'busybox');
+    const ctx = makeContext({ Dockerfile: `FROM ${registry}/feat/moving:1\nRUN ls /data > /listing 2>/dev/null || echo none > /listing\n` });
+    const first = await build(ctx);
+    expect((await readLayout(first.out)).file('listing')).toBe('none\n');
+    // the tag moves to another image: without --pull the stored one is used
+    execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:multi`, `docker://${registry}/feat/moving:1`]);
+    const stale = await build(ctx);
+    expect(stale.stderr).toContain('using stored');
+    expect((await readLayout(stale.out)).file('listing')).toBe('none\n');
+    const pulled = await build(ctx, ['--pull']);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect((await readLayout(pulled.out)).file('listing')).not.toBe('none\n');
+  });
+
+  it('--ssh forwards an agent socket to RUN --mount=type=ssh', async () => {
+    const { createServer: netServer } = await import('node:net');
+    const sock = join(mkdtempSync(join(tmpdir(), 'slipway-ssh-')), 'agent.sock');
+    const srv = netServer(() => undefined);
+    await new Promise<void>((r) => srv.listen(sock, r));
+    try {
+      const ctx = makeContext({ Dockerfile: `FROM ${base}\nRUN --mount=type=ssh test -S "$SSH_AUTH_SOCK" && echo "$SSH_AUTH_SOCK" > /sock\n` });
+      const res = await build(ctx, ['--ssh', `default=${sock}`]);
+      expect(res.code, res.stderr).toBe(0);
+      expect((await readLayout(res.out)).file('sock')).toMatch(/^\/run\/buildkit\/ssh_agent\.0\n$/);
+      const missing = await build(ctx);
+      expect(missing.stderr).toMatch(/Error: Dockerfile:2: RUN --mount=type=ssh,id=default: no --ssh default was given/);
+    } finally {
+      srv.close();
+    }
+  });
+});

@@ -67,4 +67,16 @@ describe.skipIf(why !== null)('slipway build as a non-root user (user namespace)
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr.match(/CACHED/g)?.length).toBe(4);
   });
+
+  it('also with --isolation chroot (util-linux only)', async () => {
+    const ctx = openUp(makeContext({ Dockerfile: `FROM ${base}\nRUN touch /c && chown 42:43 /c && id -u > /uid\n` }));
+    const out = mkdtempSync(join(tmpdir(), 'slipway-rootless-chroot-'));
+    chmodSync(out, 0o777);
+    const res = await runAsTestUser(['build', '--isolation', 'chroot', '--progress', 'plain', '--output', `type=oci,dest=${out}/img`, ctx], { timeoutMs: 180_000 });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr.split('\n')[0]).toMatch(/isolation=chroot rootless=true/);
+    const r = await readLayout(join(out, 'img'));
+    expect(r.stat('c')).toMatchObject({ uid: 42, gid: 43 });
+    expect(r.file('uid')).toBe('0\n');
+  });
 });
