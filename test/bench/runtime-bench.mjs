@@ -71,6 +71,25 @@ for (const iso of ['oci', 'chroot']) {
   });
 }
 
+// Rootless (optional): the same through the CLI as the test user, when it exists (test/setup/rootless.ts).
+const rootlessUser = spawnSync('id', ['-u', 'slipway-test'], { encoding: 'utf8' });
+if (rootlessUser.status === 0) {
+  const uid = Number(rootlessUser.stdout);
+  const rl = join(base, 'rootless');
+  mkdirSync(rl);
+  execFileSync('cp', ['-a', rootfs, join(rl, 'lower')]);
+  execFileSync('chown', ['-R', `${uid}:${uid}`, rl]);
+  execFileSync('chmod', ['755', base]);
+  for (const iso of ['oci', 'chroot']) {
+    results[`slipway ${iso} rootless (CLI)`] = await time(`slipway ${iso} rootless (CLI)`, async () => {
+      const d = join(rl, `s${k++}`);
+      for (const x of ['u', 'w']) mkdirSync(join(d, x), { recursive: true });
+      execFileSync('chown', ['-R', `${uid}:${uid}`, d]);
+      run('setpriv', ['--reuid', String(uid), '--regid', String(uid), '--init-groups', '--', 'env', 'HOME=/home/slipway-test', process.execPath, BIN, 'run-step', '--root', join(rl, 'state'), '--isolation', iso, '--lower', join(rl, 'lower'), '--upper', join(d, 'u'), '--work', join(d, 'w'), '--', 'true']);
+    });
+  }
+}
+
 const B = ['--root', join(base, 'buildah', 'storage'), '--runroot', join(base, 'buildah', 'run'), '--storage-driver', 'overlay'];
 let haveBuildah = true;
 try {
