@@ -65,7 +65,11 @@ export function ensureTestUser(name = TEST_USER, withRanges = true): TestUser {
   try {
     ids = execFileSync('id', ['-u', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   } catch {
-    execFileSync('useradd', ['--create-home', '--home-dir', `/home/${name}`, '--shell', '/bin/sh', name], { stdio: 'ignore' });
+    try {
+      execFileSync('useradd', ['--create-home', '--home-dir', `/home/${name}`, '--shell', '/bin/sh', name], { stdio: 'ignore' });
+    } catch {
+      /* another test worker created it at the same moment: the id below tells */
+    }
     ids = execFileSync('id', ['-u', name], { encoding: 'utf8' });
   }
   const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }));
