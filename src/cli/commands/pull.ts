@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
 import { flag, list } from '../command.js';
 import { copy, parseOutputSpec, parseReference, writeOutput, type CopyOptions } from '../../index.js';
-import { PLATFORM_OPTION, REGISTRY_OPTIONS, TRANSFER_CONCURRENCY, localName, openLocalStore, platformFlag, registrySession } from './registry-flags.js';
+import { PLATFORM_OPTION, REGISTRY_OPTIONS, TRANSFER_CONCURRENCY, localName, transferProgress, openLocalStore, platformFlag, registrySession } from './registry-flags.js';
 
 export const pullCommand: Command = {
   name: 'pull',
@@ -33,13 +33,9 @@ export const pullCommand: Command = {
     try {
       const remote = session.repository(ref, 'pull');
       const name = localName(ref);
-      const result = await copy(remote, ref.identifier, local, name, {
-        platform,
-        concurrency: TRANSFER_CONCURRENCY,
-        onProgress: (e) => {
-          if (e.type === 'blob-done' || e.type === 'blob-skipped') ctx.log(`${e.type} ${e.descriptor.digest}`);
-        },
-      });
+      const progress = transferProgress(ctx, `pulling ${name}`);
+      const result = await copy(remote, ref.identifier, local, name, { platform, concurrency: TRANSFER_CONCURRENCY, onProgress: progress.onProgress })
+        .finally(progress.done);
       for (const spec of outputs) {
         const out = await writeOutput(local, result.descriptor, spec, { names: [name], stdout: ctx.stdout });
         ctx.log(`wrote ${out.type} output ${out.dest}`);

@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
 import { flag } from '../command.js';
 import { LayoutStore, RefNotFoundError, copy, errorMessage, isRetriableRegistryError, parseReference, type ReadableStore } from '../../index.js';
-import { PLATFORM_OPTION, REGISTRY_OPTIONS, TRANSFER_CONCURRENCY, findLocal, layoutRef, openLocalStore, parseLocation, platformFlag, registrySession } from './registry-flags.js';
+import { PLATFORM_OPTION, REGISTRY_OPTIONS, TRANSFER_CONCURRENCY, transferProgress, findLocal, layoutRef, openLocalStore, parseLocation, platformFlag, registrySession } from './registry-flags.js';
 
 export const pushCommand: Command = {
   name: 'push',
@@ -51,8 +51,10 @@ export const pushCommand: Command = {
       const tag = dest.digest !== undefined && dest.tag === undefined ? undefined : dest.tag ?? 'latest';
       let result;
       for (let attempt = 1; ; attempt++) {
+        const progress = transferProgress(ctx, `pushing ${dest.name}`);
         try {
-          result = await copy(src, srcRef, dst, tag, { concurrency: TRANSFER_CONCURRENCY, ...(platform ? { platform } : {}) });
+          result = await copy(src, srcRef, dst, tag, { concurrency: TRANSFER_CONCURRENCY, onProgress: progress.onProgress, ...(platform ? { platform } : {}) })
+            .finally(progress.done);
           break;
         } catch (e) {
           // an upload the registry could not resume: run again, blobs already there are skipped

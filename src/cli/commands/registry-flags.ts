@@ -11,6 +11,7 @@ import {
   parsePlatform,
   parseReference,
   storePaths,
+  type CopyEvent,
   type Platform,
   type Reference,
 } from '../../index.js';
@@ -99,4 +100,42 @@ export async function findLocal(store: LayoutStore, name: string): Promise<strin
   const entries = await store.list();
   for (const c of candidates) if (entries.some((e) => e.ref === c)) return c;
   return undefined;
+}
+
+/**
+ * Copy progress for pull/push: on a terminal one self-updating stderr line
+ * ("pushing: 3/7 blobs, 120.5 MB"); --debug adds a line per finished blob; otherwise silent.
+ */
+export function transferProgress(ctx: CommandContext, verb: string): { onProgress: (e: CopyEvent) => void; done: () => void } {
+  const tty = (ctx.stderr as { isTTY?: boolean }).isTTY === true && ctx.env['CI'] !== 'true' && !ctx.debug;
+  let started = 0;
+  let finished = 0;
+  let bytes = 0;
+  const perBlob = new Map<string, number>();
+  let last = 0;
+  const draw = (force = false) => {
+    const now = Date.now();
+    if (!tty || (!force && now - last < 100)) return;
+    last = now;
+    ctx.stderr.write(`\r\x1b[K${verb}: ${finished}/${started} blobs, ${(bytes / 1048576).toFixed(1)} MB`);
+  };
+  return {
+    onProgress(e) {
+      if (e.type === 'blob-started') started++;
+      else if (e.type === 'blob-progress') {
+        bytes += e.bytes - (perBlob.get(e.descriptor.digest) ?? 0);
+        perBlob.set(e.descriptor.digest, e.bytes);
+      } else if (e.type === 'blob-done' || e.type === 'blob-skipped') {
+        if (e.type === 'blob-done') finished++;
+        ctx.log(`${e.type === 'blob-done' ? 'copied' : 'already present'} ${e.descriptor.digest} (${e.descriptor.size} bytes)`);
+      }
+      draw();
+    },
+    done() {
+      if (tty && started > 0) {
+        draw(true);
+        ctx.stderr.write('\n');
+      }
+    },
+  };
 }

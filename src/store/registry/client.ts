@@ -165,7 +165,11 @@ export class RegistryClient {
 
   /** `https://host` or `http://host`, decided once by pinging /v2/. */
   baseUrl(): Promise<string> {
-    this.base ??= this.ping();
+    if (!this.base) {
+      this.base = this.ping();
+      // a failed ping is not remembered: the next request tries again
+      this.base.catch(() => (this.base = undefined));
+    }
     return this.base;
   }
 
