@@ -127,6 +127,8 @@ describe.skipIf(!registry)('registry with TLS and basic auth', () => {
   it('talks to the TLS registry without verification when it is named with --insecure-registry', async () => {
     const home = newHome();
     ok(await run(home, ['login', '--insecure-registry', registry, registry, '-u', user, '--password-stdin'], { input: password }));
-    ok(await run(home, ['inspect', '--insecure-registry', registry, `docker://${registry}/auth/busybox:1`]));
+    ok(await run(home, ['push', '--insecure-registry', registry, `oci:${images.dir}:busybox`, `${registry}/auth/insecure:1`]));
+    const i = ok(await run(home, ['inspect', '--insecure-registry', registry, `docker://${registry}/auth/insecure:1`]));
+    expect(JSON.parse(i.stdout).digest).toBe(images.busybox.digest);
   });
 });
