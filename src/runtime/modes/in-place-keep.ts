@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parseMountInfo } from './mountinfo.js';
 
 /** Paths an in-place build never touches: neither wiped, nor written by a layer, nor captured in a diff. */
-export const IN_PLACE_ALWAYS_KEPT = ['/proc', '/sys', '/dev'] as const;
+export const IN_PLACE_ALWAYS_KEPT = ['/proc', '/sys', '/dev', '/.dockerenv', '/run/.containerenv'] as const;
 
 function norm(p: string): string {
   const n = posix.normalize(`/${p}`);
@@ -57,9 +57,14 @@ export function mountPointsOf(mountinfo: string): string[] {
     .filter((p) => p !== '/');
 }
 
-/** Directory slipway's own code lives in (the package root: dist/, node_modules/, bin/). */
+/**
+ * Directory slipway's own code lives in: the package root (dist/, bin/, its
+ * node_modules/), or the node_modules dir holding it, where npm put its
+ * dependencies beside it.
+ */
 export function slipwayInstallDir(): string {
-  return fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
+  const pkg = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
+  return posix.basename(posix.dirname(pkg)) === 'node_modules' ? posix.dirname(pkg) : pkg;
 }
 
 export interface KeepInput {
