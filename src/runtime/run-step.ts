@@ -174,7 +174,12 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
       throw new RuntimeSetupError(`${location}: setting up the step's container failed: ${why || `exit ${exit.code}`}`, 'run with --debug; try --isolation=chroot or --storage-driver=vfs');
     }
     if (exit.aborted) throw new StepCancelledError(location);
-    return { exitCode: exit.code, createdPaths: created, excludedPaths: RUNTIME_EXCLUDED_PATHS };
+    return {
+      exitCode: exit.code,
+      createdPaths: created,
+      excludedPaths: RUNTIME_EXCLUDED_PATHS,
+      ...(plan ? { overlay: { driver: plan.driver, opaqueXattr: plan.opaqueXattr } } : {}),
+    };
   } finally {
     for (const c of cleanup) await c().catch(() => undefined);
     rmSync(tmp, { recursive: true, force: true, maxRetries: 3 });

@@ -72,6 +72,11 @@ export interface StepResult {
   createdPaths: string[];
   /** Container paths bind-mounted from generated files: never capture them (RUNTIME_EXCLUDED_PATHS). */
   excludedPaths: readonly string[];
+  /**
+   * Overlay rootfs only: how the upper dir marks changes. Whiteouts are 0:0 char
+   * devices; opaque dirs carry this xattr = "y" (user.overlay.opaque in a user namespace).
+   */
+  overlay?: { driver: 'overlay' | 'fuse-overlayfs'; opaqueXattr: string };
 }
 
 /** Generated per step and bind-mounted; never part of a layer. */

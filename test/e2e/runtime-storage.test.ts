@@ -61,6 +61,24 @@ describe('rootfs storage', () => {
     expect(statSync(join(o.upper, 'etc', 'new')).uid).toBe(1000);
   });
 
+  it.skipIf(skipRootless || !requireTools('getfattr').ok)('rootless overlay: deletions are 0:0 whiteouts, a re-created dir is opaque by the xattr runStep reports', async () => {
+    const u = ensureTestUser();
+    const d = join(base, 'whiteouts');
+    makeBusyboxRootfs(join(d, 'lower'), (id) => (id === 0 ? u.uid : u.subuidStart + id - 1));
+    mkdirSync(join(d, 'lower', 'data', 'sub'), { recursive: true });
+    writeFileSync(join(d, 'lower', 'data', 'gone'), '');
+    writeFileSync(join(d, 'lower', 'data', 'sub', 'old'), '');
+    for (const s of ['upper', 'work']) mkdirSync(join(d, s));
+    execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, d]);
+    const r = await runAsTestUser(['run-step', '--debug', '--lower', join(d, 'lower'), '--upper', join(d, 'upper'), '--work', join(d, 'work'), '--isolation', 'oci', '--', 'sh', '-c', 'rm /data/gone && rm -r /data/sub && mkdir /data/sub']);
+    expect(r.code).toBe(0);
+    const xattr = /opaque dirs marked by xattr (\S+),/.exec(r.stderr)?.[1];
+    expect(xattr).toBe('user.overlay.opaque');
+    const wo = statSync(join(d, 'upper', 'data', 'gone'));
+    expect(wo.isCharacterDevice() && wo.rdev === 0).toBe(true);
+    expect(execFileSync('getfattr', ['--only-values', '-n', xattr!, join(d, 'upper', 'data', 'sub')], { encoding: 'utf8' })).toBe('y');
+  });
+
   it.skipIf(skipRootless)('--storage-driver vfs (rootless): the lowers are copied into --upper, which the step changes in place', async () => {
     const u = ensureTestUser();
     const d = join(base, 'vfs');

@@ -115,6 +115,7 @@ export const runStepCommand: Command = {
         log: ctx.log,
       });
       if (flag(ctx, 'debug')) ctx.log(`created mount points: ${r.createdPaths.join(' ') || '(none)'}`);
+      if (r.overlay) ctx.log(`overlay: ${r.overlay.driver}, opaque dirs marked by xattr ${r.overlay.opaqueXattr}, whiteouts are 0:0 char devices`);
       return r.exitCode;
     } catch (e) {
       if (stopSignal) return 128 + stopSignal;
