@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { slipway, type CliResult } from '../helpers/cli.js';
@@ -125,6 +125,21 @@ describe.skipIf(!registry)('slipway push / pull / inspect against a plain regist
     expect(existsSync(join(out, 'oci-layout'))).toBe(true);
     const i = ok(await run(['inspect', `oci:${out}`]));
     expect(JSON.parse(i.stdout).digest).toBe(images.multi.digest);
+  });
+
+  it('pulls docker.io images through a mirror from the registries file, and finds them by short name', async () => {
+    ok(await run(['push', `oci:${images.dir}:busybox`, `${registry}/library/mirrortest:1`]));
+    const config = join(home, 'registries.json');
+    writeFileSync(config, JSON.stringify({ mirrors: { 'docker.io': [registry] } }));
+    const root = mkdtempSync(join(home, 'root-'));
+    const p = ok(await run(['pull', '--root', root, 'mirrortest:1'], { SLIPWAY_REGISTRIES_CONFIG: config }));
+    expect(p.stdout).toContain(`Pulled docker.io/library/mirrortest:1 (${images.busybox.digest}`);
+    const i = ok(await run(['inspect', '--root', root, 'mirrortest:1']));
+    expect(JSON.parse(i.stdout)).toMatchObject({ name: 'docker.io/library/mirrortest:1', digest: images.busybox.digest });
+    writeFileSync(join(home, 'broken.json'), '{"mirrors": "x"}');
+    const broken = await run(['pull', '--root', root, 'mirrortest:1'], { SLIPWAY_REGISTRIES_CONFIG: join(home, 'broken.json') });
+    expect(broken.code).not.toBe(0);
+    expect(broken.stderr).toMatch(/^Error: registry configuration .*broken\.json: "mirrors" must map a registry to a list of hosts/);
   });
 
   it('fails with a one-line error naming registry, repository and operation for a missing tag', async () => {
