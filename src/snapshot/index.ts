@@ -29,7 +29,8 @@
  * opts (WriteLayerOptions): compression 'gzip' (default) | 'zstd' | 'none', level,
  * timestamp (SOURCE_DATE_EPOCH: clamps every mtime, seconds), exclude (paths never
  * written, e.g. runtime.RUNTIME_EXCLUDED_PATHS), tmpDir (put it on the store's
- * filesystem), concurrency (gzip members in flight; default CPUs), blockSize.
+ * filesystem), concurrency (gzip members in flight; default CPUs + 1, on the libuv pool:
+ * the CLI should raise UV_THREADPOOL_SIZE on machines with more than 3 cores), blockSize.
  * LayerResult: { path (temp file: push it into the store, then delete it),
  * descriptor (mediaType, digest, size), diffId, uncompressedSize, entries }.
  * Output is reproducible: sorted entries, numeric ids only, no user/group

@@ -15,7 +15,7 @@ export interface SinkOptions {
   level?: number;
   /** Uncompressed bytes per independent gzip member (default 1 MiB). */
   blockSize?: number;
-  /** gzip members compressed at once (default: number of CPUs). */
+  /** gzip members compressed at once (default: CPUs + 1, which keeps every core busy while the main thread reads and hashes). */
   concurrency?: number;
 }
 
@@ -51,7 +51,7 @@ export class LayerSink {
 
   private constructor(private readonly fd: number, private readonly opts: SinkOptions) {
     this.blockSize = opts.blockSize ?? 1 << 20;
-    this.concurrency = Math.max(1, opts.concurrency ?? availableParallelism());
+    this.concurrency = Math.max(1, opts.concurrency ?? availableParallelism() + 1);
     this.block = Buffer.allocUnsafe(this.blockSize);
   }
 

@@ -21,7 +21,7 @@ export interface WriteLayerOptions {
   timestamp?: number;
   /** Paths (e.g. runtime-injected /etc/hosts) never written, with everything below them. */
   exclude?: readonly string[];
-  /** gzip members compressed at once (default: CPUs). */
+  /** gzip members compressed at once (default: CPUs + 1). They run on the libuv thread pool: set UV_THREADPOOL_SIZE above that at process start on big machines. */
   concurrency?: number;
   /** Uncompressed bytes per gzip member (default 1 MiB). */
   blockSize?: number;
