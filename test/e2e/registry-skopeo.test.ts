@@ -67,4 +67,15 @@ describe.skipIf(!registry || !tools.ok)('skopeo and umoci as oracles', () => {
     const fromLayout = JSON.parse(await skopeo('inspect', `oci:${out}`)) as { Digest: string; Architecture: string };
     expect(fromLayout).toMatchObject({ Digest: images.arm64.digest, Architecture: 'arm64' });
   });
+
+  it('a Docker v2 schema 2 image pushed by skopeo is pulled and inspected by slipway', async () => {
+    await skopeo('copy', '--quiet', '--format', 'v2s2', '--dest-tls-verify=false', `oci:${images.dir}:busybox`, `docker://${registry}/oracle/v2s2:1`);
+    const digest = JSON.parse(await skopeo('inspect', '--tls-verify=false', `docker://${registry}/oracle/v2s2:1`)).Digest as string;
+    const root = join(work, 'root-v2s2');
+    const pulled = ok(await run(['pull', '-q', '--root', root, `${registry}/oracle/v2s2:1`]));
+    expect(pulled.stdout.trim()).toBe(digest);
+    const info = JSON.parse(ok(await run(['inspect', '--root', root, `${registry}/oracle/v2s2:1`])).stdout) as { mediaType: string; manifest: { layers: Array<{ mediaType: string }> } };
+    expect(info.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(info.manifest.layers[0]?.mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip');
+  });
 });
