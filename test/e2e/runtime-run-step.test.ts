@@ -121,6 +121,11 @@ describe.each(MATRIX)('run-step as %s with --isolation=%s', (who, isolation) => 
     expect(r.stdout.trim()).toBe('0');
   });
 
+  it.skipIf(skip)('the step cannot reach the host filesystem through the host-side init or runtime in /proc', async () => {
+    const r = await run([...fresh().args, '--', 'sh', '-c', 'for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = sh ] && [ "$p" != /proc/$$ ] || [ "$(cat $p/comm)" = runc ] || continue; ls $p/root/ >/dev/null 2>&1 && echo "reached $p"; done; echo done']);
+    expect(r.stdout.trim()).toBe('done');
+  });
+
   it.skipIf(skip)('a process left in the background is killed when the step ends', async () => {
     const mark = String(800000 + Math.floor(Math.random() * 99999));
     const t0 = Date.now();
