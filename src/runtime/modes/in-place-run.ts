@@ -6,24 +6,18 @@ import { posix } from 'node:path';
 import { stepEnvironment } from '../env.js';
 import { RuntimeSetupError, StepCancelledError } from '../errors.js';
 import { RootfsView } from '../rootfs-view.js';
-import type { RunIO, RunMount } from '../spec.js';
+import type { RunIO, RunMount, RunSpec } from '../spec.js';
 import { findHostTool } from '../host-tools.js';
 import { resolveUser } from '../user.js';
 import { signalNumber } from '../userns.js';
 
-/** One RUN step executed directly in this container (no namespaces): the RunSpec of the runtime core without rootfs. */
-export interface InPlaceRunSpec {
-  argv: readonly string[];
-  env?: readonly string[];
-  args?: Readonly<Record<string, string>>;
-  cwd?: string;
-  user?: string;
-  /** No mount namespace: bind/cache/secret sources are copied in before the step and removed after (cache copied back). */
-  mounts?: readonly RunMount[];
-  /** Only `host` can be honoured without a network namespace. */
-  network?: 'host' | 'none';
-  location?: string;
-}
+/**
+ * One RUN step executed directly in this container (no namespaces): the runtime core's RunSpec
+ * without a rootfs (it is "/") or a hostname (the container's own). Without a mount namespace,
+ * bind/cache/secret mounts are copied in before the step and removed after (cache copied back),
+ * and `network: 'none'` cannot be honoured (a warning says so).
+ */
+export type InPlaceRunSpec = Omit<RunSpec, 'rootfs' | 'hostname'>;
 
 export interface InPlaceRunResult {
   exitCode: number;
