@@ -70,7 +70,7 @@ export function createBaseResolver(opts: {
     if (ref.startsWith('oci-archive:')) {
       const [file, tag] = splitTag(ref.slice('oci-archive:'.length));
       await stat(file);
-      const dir = await mkdtemp(join(opts.tmpDir, 'oci-archive-'));
+      const dir = await mkdtemp(join(opts.tmpDir, `oci-archive-${process.pid}-`));
       temps.push(dir);
       await run('tar', ['-xf', file, '-C', dir]);
       return fromLayout(dir, tag, platform);

@@ -1,9 +1,9 @@
-import { mkdir, readFile, writeFile, readdir, cp } from 'node:fs/promises';
+import { mkdir, readFile, writeFile, readdir, cp, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { SlipwayError, hostPlatform, normalizePlatform, parsePlatform, parseReference, type Platform } from '../oci/index.js';
 import type { Image } from '../image/index.js';
-import { LayoutStore, RegistrySession, defaultBlobSourcesFile, loadRegistriesConfig, localStoreRoot, storePaths, writeImage, writeOutput, type OutputSpec } from '../store/index.js';
+import { LayoutStore, RegistrySession, pidAlive, defaultBlobSourcesFile, loadRegistriesConfig, localStoreRoot, storePaths, writeImage, writeOutput, type OutputSpec } from '../store/index.js';
 import { parseDockerfile } from '../dockerfile/index.js';
 import { BuildContext } from '../context/index.js';
 import { createPlan, resolveCacheKeys } from '../plan/index.js';
@@ -75,6 +75,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   for (const w of plan.warnings) emit({ type: 'warning', message: w.location ? `${w.location.file}:${w.location.line}: ${w.message}` : w.message });
 
   await mkdir(paths.tmp, { recursive: true });
+  await removeStaleTemps(paths.tmp);
   const store = await LayoutStore.open(paths.oci, { name: 'local store' });
   const regConfig = loadRegistriesConfig(env);
   const session = new RegistrySession({
@@ -189,6 +190,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     await session.close();
     await store.close();
   }
+}
+
+/** Scratch dirs of builds that were killed (their pid is gone) are removed; live builds' dirs stay. */
+async function removeStaleTemps(tmp: string): Promise<void> {
+  const names = await readdir(tmp).catch(() => [] as string[]);
+  await Promise.all(
+    names.map(async (n) => {
+      const m = /^(?:copy|run|oci-archive)-(\d+)-/.exec(n);
+      if (m && !pidAlive(Number(m[1]))) await rm(join(tmp, n), { recursive: true, force: true }).catch(() => undefined);
+    }),
+  );
 }
 
 /** Every required RUN --mount secret and ssh id must be given, even when the step would be a cache hit. */

@@ -202,8 +202,9 @@ describe('crash safety and sharing', () => {
       setTimeout(resolve, 30_000);
     });
     expect(err).toContain('started');
+    const closed = new Promise((r) => child.on('close', r));
     child.kill('SIGKILL');
-    await new Promise((r) => child.on('close', r));
+    await closed;
     // the step's processes die with their PID namespace; mounts lived in the step's mount namespace
     const deadline = Date.now() + 5000;
     let sleeping = true;
@@ -233,14 +234,17 @@ describe('kills at several points', () => {
     const outDir = mkdtempSync(join(tmpdir(), 'slipway-kills-out-'));
     for (const delay of [150, 400, 900, 1600, 2500]) {
       const child = spawn(process.execPath, [BIN, 'build', '--root', kroot, '--no-cache', '--output', `type=oci,dest=${outDir}/o-${delay}`, big], { stdio: 'ignore' });
+      const closed = new Promise((r) => child.on('close', r));
       await new Promise((r) => setTimeout(r, delay));
       child.kill('SIGKILL');
-      await new Promise((r) => child.on('close', r));
+      await closed;
       expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(kroot);
     }
-    const done = await slipway(['build', '--root', kroot, '--progress', 'plain', '--output', `type=oci,dest=${outDir}/final`, big]);
+    const done = await slipway(['build', '--root', kroot, '--progress', 'plain', '--debug', '--output', `type=oci,dest=${outDir}/final`, big], { timeoutMs: 60_000 });
     expect(done.code, done.stderr).toBe(0);
     const r = await readLayout(join(outDir, 'final'));
+    // scratch dirs of the killed builds are gone
+    expect(readdirSync(join(kroot, 'tmp')).filter((n) => /^(copy|run)-/.test(n))).toEqual([]);
     expect(r.file('s')).toBe('step\n');
     expect(statSync(join(r.rootfs, 'big.bin')).size).toBe(24 << 20);
   });

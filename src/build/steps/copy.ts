@@ -109,7 +109,7 @@ export async function runCopyStep(ctx: ExecContext, st: StageState, step: CopySt
   const fs = ctx.index.view(st.image.layers);
   const owner = step.chown ? await resolveChown(step.chown, fs, where) : undefined;
   const chmod = step.chmod ? parseChmod(step.chmod, where) : undefined;
-  const tmp = await mkdtemp(join(ctx.paths.tmp, 'copy-'));
+  const tmp = await mkdtemp(join(ctx.paths.tmp, `copy-${process.pid}-`));
   try {
     const base: Omit<CopyRequest, 'sources'> = {
       dest: step.dest,

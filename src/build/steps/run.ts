@@ -138,7 +138,7 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
   const config = st.image.config.config ?? {};
   const argv = runArgv(step, config.Shell);
   await mkdir(ctx.paths.tmp, { recursive: true });
-  const scratch = await mkdtemp(join(ctx.paths.tmp, 'run-'));
+  const scratch = await mkdtemp(join(ctx.paths.tmp, `run-${process.pid}-`));
   try {
     const { mounts, env: mountEnv } = await mountsFor(ctx, st, step, scratch, where);
     // heredoc scripts with a shebang run as files (the planner names their paths)
