@@ -160,3 +160,17 @@ function pgrep(pattern: string): string[] {
     return [];
   }
 }
+
+describe('run-step usage errors', () => {
+  it.each([
+    [['run-step', '--rootfs', '/tmp'], 'run-step: no command given'],
+    [['run-step', '--', 'true'], 'give either --rootfs DIR, or --lower DIR... with --upper DIR and --work DIR'],
+    [['run-step', '--rootfs', '/tmp', '--network', 'bridge', '--', 'true'], '--network must be host or none, not "bridge"'],
+    [['run-step', '--rootfs', '/tmp', '--isolation', 'vm', '--', 'true'], '--isolation must be oci or chroot, not "vm"'],
+    [['run-step', '--rootfs', '/tmp', '--mount', 'type=volume,target=/x', '--', 'true'], 'unknown type "volume"'],
+  ])('%j fails with exit 2: %s', async (args, message) => {
+    const r = await slipway(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+  });
+});

@@ -45,12 +45,12 @@ export const runStepCommand: Command = {
   details: 'Example: slipway run-step --rootfs ./rootfs --user 1000 --network none -- sh -c "id"\nThe exit status is the command\'s. As a non-root user slipway first enters a user namespace.',
   options: {
     rootfs: { type: 'string', value: 'DIR', description: 'rootfs directory (changed in place)' },
-    lower: { type: 'string', multiple: true, value: 'DIR', description: 'overlay lower dir, topmost first (repeatable)' },
+    lower: { type: 'string', multiple: true, value: 'DIR', description: 'overlay lower dir, topmost first' },
     upper: { type: 'string', value: 'DIR', description: 'overlay upper dir (receives the changes)' },
     work: { type: 'string', value: 'DIR', description: 'overlay work dir (same filesystem as --upper)' },
     user: { type: 'string', short: 'u', value: 'USER[:GROUP]', description: 'user to run as (name or uid), default root' },
     workdir: { type: 'string', short: 'w', value: 'DIR', description: 'working directory, created if missing (default /)' },
-    env: { type: 'string', short: 'e', multiple: true, value: 'K=V', description: 'environment variable (repeatable)' },
+    env: { type: 'string', short: 'e', multiple: true, value: 'K=V', description: 'environment variable' },
     'build-arg': { type: 'string', multiple: true, value: 'K=V', description: 'build arg in scope (env for this step only)' },
     mount: { type: 'string', multiple: true, value: 'SPEC', description: 'type=bind|cache|tmpfs,source=HOST,target=PATH[,ro]' },
     network: { type: 'string', value: 'host|none', description: 'network mode (default host)' },
@@ -59,8 +59,9 @@ export const runStepCommand: Command = {
     runtime: { type: 'string', value: 'PATH', description: 'OCI runtime to use (default: crun, else runc)' },
     'storage-driver': { type: 'string', value: 'overlay|fuse-overlayfs|vfs', description: 'how to mount --lower/--upper (default: detected); vfs copies the lowers into --upper' },
   },
-  args: { min: 1, max: Number.MAX_SAFE_INTEGER },
+  args: { min: 0, max: Number.MAX_SAFE_INTEGER },
   async run(ctx) {
+    if (ctx.positionals.length === 0) throw new UsageError('run-step: no command given', 'put the command after --, e.g. slipway run-step --rootfs DIR -- sh -c "id"');
     await ensureUserNamespace(process.argv, ctx.env);
     const rootfsDir = str(ctx, 'rootfs');
     const lowers = list(ctx, 'lower');
