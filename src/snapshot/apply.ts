@@ -8,7 +8,7 @@ import {
 import type { Readable } from 'node:stream';
 import { decompressed } from './compression.js';
 import { SlipwayError } from '../oci/index.js';
-import { LayerCorruptError, LayerUnsafeError } from './errors.js';
+import { LayerCorruptError, LayerUnsafeError, UnsupportedCompressionError } from './errors.js';
 import { ScopedRoot, UnsafePathError, entryComponents, joinRel, linkComponents } from './paths.js';
 import { DEFAULT_TAR_LIMITS, type TarEntry, TarFormatError, TarLimitError, type TarLimits, readTar } from './tar-reader.js';
 import { type XattrWrite, isPortableXattr, writeXattrs } from './xattrs.js';
@@ -112,6 +112,7 @@ function classify(e: unknown, layer: string): unknown {
   if (e instanceof UnsafePathError) return new LayerUnsafeError(layer, e.entry, e.why);
   if (e instanceof TarLimitError) return new LayerUnsafeError(layer, e.entry, e.message);
   if (e instanceof TarFormatError) return new LayerCorruptError(layer, e.message, e);
+  if (e instanceof UnsupportedCompressionError && !e.message.includes(layer)) return new UnsupportedCompressionError(`layer ${layer}: ${e.message}`, e.hint ?? '');
   if (e instanceof SlipwayError) return e;
   const code = (e as NodeJS.ErrnoException).code ?? '';
   const msg = (e as Error).message ?? String(e);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { applyLayer } from '../../src/snapshot/index.js';
+import { UnsupportedCompressionError, applyLayer } from '../../src/snapshot/index.js';
 import { type FixtureEntry, tarFixture } from '../helpers/tar-fixtures.js';
 
 const work = mkdtempSync(join(tmpdir(), 'slipway-apply-'));
@@ -139,6 +139,13 @@ describe('applyLayer: changeset rules', () => {
     const res = await applyLayer(Readable.from([zst]), r, { layer: 'sha256:z', mode: 'flatten' });
     expect(res.format).toBe('zstd');
     expect(readFileSync(join(r, 'z'), 'utf8')).toBe('zstd!');
+  });
+
+  it.each([['xz', ['xz', '-c']], ['bzip2', ['bzip2', '-c']]])('refuses %s layers (not OCI media types) naming the layer', async (_n, cmd) => {
+    const data = execFileSync(cmd[0] as string, cmd.slice(1) as string[], { input: tarFixture([{ name: 'a', content: 'a' }]) });
+    const err = await applyLayer(Readable.from([data]), fresh(), { layer: 'sha256:xz', mode: 'flatten' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsupportedCompressionError);
+    expect((err as Error).message).toMatch(/layer sha256:xz: .* not part of the OCI image spec/);
   });
 
   it('reads multi-member gzip (as parallel compressors write it)', async () => {
