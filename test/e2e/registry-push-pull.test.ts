@@ -109,6 +109,15 @@ describe.skipIf(!registry)('slipway push / pull / inspect against a plain regist
     expect(JSON.parse(i.stdout).digest).toBe(images.busybox.digest);
   });
 
+  it('copies registry to registry with docker:// SRC, mounting every blob within one registry', async () => {
+    ok(await run(['push', `oci:${images.dir}:multi`, `${registry}/e2e/r2r-src:1`]));
+    const r = ok(await run(['push', '--debug', `docker://${registry}/e2e/r2r-src:1`, `${registry}/e2e/r2r-dst:1`]));
+    const pushes = blobPushes(r.stderr);
+    expect(new Set(pushes.map((p) => p.digest))).toEqual(layoutBlobs('multi'));
+    expect(pushes.every((p) => p.how === 'mounted' && p.from === 'e2e/r2r-src'), r.stderr).toBe(true);
+    expect(r.stdout).toContain(`@${images.multi.digest}`);
+  });
+
   it('pushes an image from the local store and a second push finds every blob present', async () => {
     const root = mkdtempSync(join(home, 'root-'));
     ok(await run(['pull', '--root', root, `${registry}/e2e/multi:1.0`]));

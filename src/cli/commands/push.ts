@@ -1,14 +1,15 @@
 import type { Command } from '../command.js';
 import { flag } from '../command.js';
 import { LayoutStore, RefNotFoundError, copy, errorMessage, isRetriableRegistryError, parseReference, type ReadableStore } from '../../index.js';
-import { PLATFORM_OPTION, REGISTRY_OPTIONS, TRANSFER_CONCURRENCY, transferProgress, findLocal, layoutRef, openLocalStore, parseLocation, platformFlag, registrySession } from './registry-flags.js';
+import { REGISTRY_OPTIONS, TRANSFER_CONCURRENCY, transferProgress, findLocal, layoutRef, openLocalStore, parseLocation, platformFlag, registrySession } from './registry-flags.js';
 
 export const pushCommand: Command = {
   name: 'push',
   summary: 'push an image from the local store or an OCI layout to a registry',
   usage: '[options] SRC DEST',
   details: [
-    'SRC is a name in the local store (as pulled or built), or oci:DIR[:TAG] for an OCI layout directory.',
+    'SRC is a name in the local store (as pulled or built), oci:DIR[:TAG] for an OCI layout directory,',
+    'or docker://REF for an image in a registry (copied registry to registry; mounted when it is the same one).',
     'DEST is a registry reference; without a tag, :latest.',
     '',
     'Examples:',
@@ -16,7 +17,7 @@ export const pushCommand: Command = {
     '  slipway push oci:./out:1.0 localhost:5000/myapp:1.0',
   ].join('\n'),
   options: {
-    ...PLATFORM_OPTION,
+    platform: { type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'push only this platform of a multi-platform image (default: every platform)' },
     quiet: { type: 'boolean', short: 'q', description: 'print only the digest' },
     ...REGISTRY_OPTIONS,
   },
