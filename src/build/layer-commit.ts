@@ -31,6 +31,7 @@ export async function commitEntries(ctx: ExecContext, entries: readonly LayerEnt
   await mkdir(ctx.paths.tmp, { recursive: true });
   const written = await writeLayer(toSnapshotEntries(entries), {
     compression: ctx.options.compression ?? 'gzip',
+    ...(ctx.options.compressionLevel !== undefined ? { level: ctx.options.compressionLevel } : {}),
     tmpDir: ctx.paths.tmp,
     ...(ctx.clamp !== undefined ? { timestamp: ctx.clamp } : {}),
   });

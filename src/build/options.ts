@@ -55,6 +55,8 @@ export interface BuildOptions {
   /** Parallel independent stages (default: number of cores). */
   jobs?: number;
   compression?: Compression;
+  /** gzip 1-9 / zstd 1-19 (default: the layer writer's). */
+  compressionLevel?: number;
   /** Unix seconds for every mtime and `created` (SOURCE_DATE_EPOCH). */
   timestamp?: number;
   /** Environment used for `--build-arg K`, `--secret env=` and SOURCE_DATE_EPOCH. Default process.env. */

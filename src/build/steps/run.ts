@@ -150,7 +150,8 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
     const args = { ...splitEnv(step.env.args), ...splitEnv(step.env.proxy), ...mountEnv };
     const driver = (await detectStorageDriver()).driver;
     const exclude = [...RUNTIME_EXCLUDED_PATHS];
-    const write = { compression: ctx.options.compression ?? 'gzip', tmpDir: ctx.paths.tmp, ...(ctx.clamp !== undefined ? { timestamp: ctx.clamp } : {}) } as const;
+    const write = { compression: ctx.options.compression ?? 'gzip',
+    ...(ctx.options.compressionLevel !== undefined ? { level: ctx.options.compressionLevel } : {}), tmpDir: ctx.paths.tmp, ...(ctx.clamp !== undefined ? { timestamp: ctx.clamp } : {}) } as const;
     const lineSplitter = (stream: 'stdout' | 'stderr') => {
       let buf = '';
       return (chunk: Buffer): void => {

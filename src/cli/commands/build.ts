@@ -42,6 +42,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   push: { type: 'boolean', description: 'push every -t tag to its registry (= --output type=registry)' },
   jobs: { type: 'string', value: 'N', description: 'stages built in parallel (default: cores)' },
   compression: { type: 'string', value: 'gzip|zstd|none', description: 'layer compression (default gzip)' },
+  'compression-level': { type: 'string', value: 'N', description: 'gzip 1-9 or zstd 1-19 (1 is fastest)' },
   timestamp: { type: 'string', value: 'SECONDS', description: 'clamp mtimes and set created (default $SOURCE_DATE_EPOCH)' },
   ...REGISTRY_OPTIONS,
 };
@@ -101,6 +102,11 @@ export function buildOptionsFromArgs(ctx: Pick<CommandContext, 'values' | 'posit
   if (network !== undefined) options.network = network;
   if (isolation !== undefined) options.isolation = isolation;
   if (compression !== undefined) options.compression = compression;
+  const level = str(c, 'compression-level');
+  if (level !== undefined) {
+    if (!/^\d+$/.test(level) || Number(level) < 1 || Number(level) > 19) throw new UsageError(`--compression-level: expected 1-19, got "${level}"`);
+    options.compressionLevel = Number(level);
+  }
   if (ts !== undefined && ts !== '') options.timestamp = parseBuildTimestamp(ts, str(c, 'timestamp') !== undefined ? '--timestamp' : 'SOURCE_DATE_EPOCH');
   if (root !== undefined) options.root = resolve(cwd, root);
   const insecure = list(c, 'insecure-registry');
