@@ -28,7 +28,8 @@ async function run(root: string, tar: Buffer, limits?: Record<string, number>) {
   return applyLayer(Readable.from([tar]), root, { layer: LAYER, mode: 'flatten', ...(limits ? { limits } : {}) });
 }
 
-type Case = [string, (o: string) => FixtureEntry[], 'unsafe' | 'contained', ((root: string, o: string) => void)?];
+/** name, layer entries (given the outside dir), verdict, extra check, optional second layer applied after the first. */
+type Case = [string, (o: string) => FixtureEntry[], 'unsafe' | 'contained', ((root: string, o: string) => void)?, FixtureEntry[]?];
 
 const cases: Case[] = [
   ['"../" escape', (o) => [{ name: `../${basename(o)}/pwned`, content: 'x' }], 'unsafe'],
@@ -59,6 +60,12 @@ const cases: Case[] = [
   ], 'contained', (root) => {
     expect(lstatSync(join(root, 's')).isFile()).toBe(true);
   }],
+  ['a file written over a symlink to an outside directory replaces the symlink only', (o) => [
+    { name: 's', type: 'symlink', linkname: o }, { name: 's', content: 'mine' }, { name: 'w', type: 'symlink', linkname: o }, { name: '.wh.w' },
+  ], 'contained'],
+  ['a whiteout naming a symlink to an outside directory removes the symlink only', (o) => [{ name: 'l', type: 'symlink', linkname: o }], 'contained', (root) => {
+    expect(lstatSync(join(root, 'l'), { throwIfNoEntry: false })).toBeUndefined();
+  }, [{ name: '.wh.l' }]],
   ['whiteout through a symlink to outside', (o) => [{ name: 'l', type: 'symlink', linkname: o }, { name: 'l/.wh.secret' }], 'contained'],
   ['opaque whiteout through a symlink to outside', (o) => [{ name: 'l', type: 'symlink', linkname: o }, { name: 'l/.wh..wh..opq' }], 'contained'],
   ['xattr on a path that later turns into an outside symlink', (o) => [
@@ -73,7 +80,7 @@ const cases: Case[] = [
 ];
 
 describe('applyLayer: hostile layers never touch anything outside the root', () => {
-  it.each(cases.map(([name, entries, verdict, check]) => ({ name, entries, verdict, check })))('$name: $verdict', async ({ entries, verdict, check }) => {
+  it.each(cases.map(([name, entries, verdict, check, next]) => ({ name, entries, verdict, check, next })))('$name: $verdict', async ({ entries, verdict, check, next }) => {
     const { root, outside, snapshot } = setup();
     const before = snapshot();
     const outsideMode = lstatSync(outside).mode;
@@ -84,6 +91,7 @@ describe('applyLayer: hostile layers never touch anything outside the root', () 
       expect((err as Error).message).toContain(LAYER);
     } else {
       await p;
+      if (next) await run(root, tarFixture(next));
       check?.(root, outside);
     }
     expect(snapshot()).toBe(before);
