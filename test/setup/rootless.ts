@@ -114,6 +114,8 @@ export async function installForTestUser(): Promise<string> {
       mkdirSync(lock);
     } catch {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`);
+      // A lock left by a killed test run: older than the longest install takes.
+      if (Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 300_000) rmSync(lock, { recursive: true, force: true });
       await new Promise((r) => setTimeout(r, 250));
       continue;
     }
