@@ -4,7 +4,7 @@
  * cached in /var/cache/slipway-test/debootstrap (about 20 s the first time).
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, lchownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, lchownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot, requireTools } from '../setup/tools.js';
@@ -42,6 +42,8 @@ async function withLock<T>(lock: string, fn: () => T): Promise<T> {
       break;
     } catch {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`);
+      // Left by a killed run: older than a debootstrap takes.
+      if (Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 900_000) rmSync(lock, { recursive: true, force: true });
       await new Promise((r) => setTimeout(r, 500));
     }
   }
