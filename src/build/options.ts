@@ -81,7 +81,7 @@ export type BuildEvent =
   | { type: 'pull'; ref: string; status: 'start' | 'done' | 'cached'; digest?: string }
   | { type: 'step-start'; id: string; stage: string; index: number; total: number; text: string; location?: string }
   | { type: 'step-cached'; id: string; key: string }
-  | { type: 'step-miss'; id: string; key: string; miss: CacheMiss }
+  | { type: 'step-miss'; id: string; key: string; miss: CacheMiss; parts: { name: string; value: string }[] }
   | { type: 'step-output'; id: string; stream: 'stdout' | 'stderr'; line: string }
   | { type: 'step-done'; id: string; ms: number; cached: boolean; layer?: string }
   | { type: 'warning'; message: string }

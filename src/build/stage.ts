@@ -88,7 +88,7 @@ export async function runStage(ctx: ExecContext, stage: PlanStage): Promise<Imag
         : key === undefined
           ? { reason: 'not-found', part: step.cache.parts.find((p) => p.pending)?.name ?? 'unknown' }
           : await ctx.cache.explainMiss(parentKey, step.cache.parts);
-    ctx.emit({ type: 'step-miss', id, key: key ?? '', miss });
+    ctx.emit({ type: 'step-miss', id, key: key ?? '', miss, parts: step.cache.parts.map((p) => ({ name: p.name, value: p.value })) });
     const layersBefore = st.image.layers.length;
     if (step.kind === 'run') await runRunStep(ctx, st, step, id);
     else if (step.kind === 'workdir') await runWorkdirStep(ctx, st, step);

@@ -57,8 +57,12 @@ export function plainLines(e: BuildEvent, labels: Map<string, string>, debug: bo
     }
     case 'step-cached':
       return [`${labels.get(e.id) ?? e.id} CACHED`];
-    case 'step-miss':
-      return [`${labels.get(e.id) ?? e.id} cache miss: ${e.miss.reason}${e.miss.part ? ` (${e.miss.part} changed)` : ''}`];
+    case 'step-miss': {
+      const l = labels.get(e.id) ?? e.id;
+      const head = `${l} cache miss: ${e.miss.reason}${e.miss.part ? ` (${e.miss.part} changed)` : ''}`;
+      // --debug: the readable key parts (build-arg values are digests; secrets are never parts)
+      return debug ? [head, ...e.parts.map((p) => `${l}   key ${p.name}: ${p.value.length > 160 ? `${p.value.slice(0, 160)}…` : p.value}`)] : [head];
+    }
     case 'step-output':
       return [`${labels.get(e.id) ?? e.id} ${e.line}`];
     case 'step-done':

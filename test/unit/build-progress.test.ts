@@ -24,7 +24,7 @@ class Sink extends Writable {
 const events: BuildEvent[] = [
   { type: 'mode', isolation: 'oci', rootless: true, storageDriver: 'overlay', root: '/r' },
   { type: 'step-start', id: '0.1', stage: 'app', index: 1, total: 2, text: 'RUN make' },
-  { type: 'step-miss', id: '0.1', key: 'sha256:k', miss: { reason: 'not-found', part: 'sources' } },
+  { type: 'step-miss', id: '0.1', key: 'sha256:k', miss: { reason: 'not-found', part: 'sources' }, parts: [{ name: 'instruction', value: 'RUN make' }] },
   { type: 'step-output', id: '0.1', stream: 'stdout', line: 'compiling' },
   { type: 'step-done', id: '0.1', ms: 1500, cached: false, layer: 'sha256:0123456789abcdef0123' },
   { type: 'step-start', id: '0.2', stage: 'app', index: 2, total: 2, text: 'COPY a /a' },
@@ -78,6 +78,11 @@ describe('progress', () => {
     for (const e of events) p.event(e);
     p.event({ type: 'warning', message: 'unused build-arg X' });
     expect(s.text).toBe('WARNING: unused build-arg X\n');
+  });
+
+  it('--debug lists the key parts of a miss', () => {
+    const labels = new Map([['0.1', '[app 1/2]']]);
+    expect(plainLines(events[2] as BuildEvent, labels, true)).toEqual(['[app 1/2] cache miss: not-found (sources changed)', '[app 1/2]   key instruction: RUN make']);
   });
 
   it('plainLines hides the plan unless --debug', () => {
