@@ -157,11 +157,17 @@ describe('multi-stage builds', () => {
     expect(r.stat('two')).toBeUndefined();
   });
 
-  it('uses an oci: layout as a base', async () => {
+  it('uses an oci: layout and an oci-archive: file as bases, and COPY --from a stage index', async () => {
     const ctx = makeContext({ Dockerfile: `FROM oci:${layout}:busybox\nRUN echo ok > /ok\n` });
     const res = await build(ctx);
     expect(res.code, res.stderr).toBe(0);
     expect((await readLayout(res.out)).file('ok')).toBe('ok\n');
+    const tarDir = mkdtempSync(join(tmpdir(), 'slipway-archive-'));
+    const archived = await slipway(['build', '--root', root, '-q', '-t', 'arch:1', '--output', `type=oci,dest=${tarDir}/base.tar`, ctx]);
+    expect(archived.code, archived.stderr).toBe(0);
+    const second = await build(makeContext({ Dockerfile: `FROM oci-archive:${tarDir}/base.tar AS zero\nRUN cat /ok > /again\nFROM scratch\nCOPY --from=0 /again /again\n` }));
+    expect(second.code, second.stderr).toBe(0);
+    expect((await readLayout(second.out)).file('again')).toBe('ok\n');
   });
 });
 
