@@ -8,7 +8,8 @@ import { parseDockerfile } from '../dockerfile/index.js';
 import { BuildContext } from '../context/index.js';
 import { createPlan, resolveCacheKeys } from '../plan/index.js';
 import type { BaseImageInfo, Plan } from '../plan/types.js';
-import { detectStorageDriver, chooseIsolation, inUserNamespace } from '../runtime/index.js';
+import { chooseIsolation, inUserNamespace } from '../runtime/index.js';
+import { rememberedStorageDriver } from './mode.js';
 import { createBaseResolver } from './base.js';
 import { LayerCache } from './cache.js';
 import type { ExecContext } from './context.js';
@@ -87,7 +88,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   });
   const bases = createBaseResolver({ store, session, pull: options.pull === true, tmpDir: paths.tmp, emit });
   try {
-    const driver = await detectStorageDriver().catch(() => ({ driver: 'vfs', reason: '' }));
+    const driver = await rememberedStorageDriver(paths.tmp).catch(() => ({ driver: 'vfs' as const, reason: 'probe failed' }));
     const isolation = await chooseIsolation({ ...(options.isolation ? { isolation: options.isolation } : {}), stateDir: paths.tmp }).catch(() => ({ isolation: options.isolation ?? 'chroot' }));
     emit({ type: 'mode', isolation: isolation.isolation, rootless: inUserNamespace(), storageDriver: driver.driver, root });
     // resolve base images first: their digests go into cache keys, their ONBUILD triggers become steps
@@ -121,6 +122,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const stageImages = new Map<number, Promise<Image>>();
     const rootfs = new RootfsCache(paths.layers, join(paths.tmp, 'flat'), (m) => emit({ type: 'warning', message: m }));
     const ctx: ExecContext = {
+      storageDriver: driver.driver,
       options,
       plan,
       dockerfile: df.name,

@@ -1,4 +1,5 @@
 import type { Platform } from '../oci/index.js';
+import type { StorageDriver } from '../runtime/index.js';
 import type { Image } from '../image/index.js';
 import type { LayoutStore, StorePaths } from '../store/index.js';
 import type { Plan, PlanStage, Step } from '../plan/types.js';
@@ -13,6 +14,8 @@ import type { MetadataState } from './metadata.js';
 /** Everything one build shares between its stages and steps. */
 export interface ExecContext {
   options: BuildOptions;
+  /** overlay, fuse-overlayfs or vfs, as probed (and remembered) for this machine. */
+  storageDriver: StorageDriver;
   plan: Plan;
   dockerfile: string;
   store: LayoutStore;

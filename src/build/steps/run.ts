@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { SlipwayError } from '../../oci/index.js';
 import type { RunStep, RunMount as PlanMount } from '../../plan/types.js';
-import { RUNTIME_EXCLUDED_PATHS, detectStorageDriver, runStep, type RunMount } from '../../runtime/index.js';
+import { RUNTIME_EXCLUDED_PATHS, runStep, type RunMount } from '../../runtime/index.js';
 import { diffOverlay } from '../../snapshot/diff-overlay.js';
 import { diffTrees } from '../../snapshot/diff-trees.js';
 import type { LayerResult } from '../../snapshot/layer-writer.js';
@@ -148,7 +148,7 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
       mounts.push({ type: 'bind', source: host, target: f.path, readonly: true });
     }
     const args = { ...splitEnv(step.env.args), ...splitEnv(step.env.proxy), ...mountEnv };
-    const driver = (await detectStorageDriver()).driver;
+    const driver = ctx.storageDriver;
     const exclude = [...RUNTIME_EXCLUDED_PATHS];
     const write = { compression: ctx.options.compression ?? 'gzip',
     ...(ctx.options.compressionLevel !== undefined ? { level: ctx.options.compressionLevel } : {}), tmpDir: ctx.paths.tmp, ...(ctx.clamp !== undefined ? { timestamp: ctx.clamp } : {}) } as const;
@@ -178,7 +178,7 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
       location: where,
     };
     const io = { stdout: lineSplitter('stdout'), stderr: lineSplitter('stderr'), ...(ctx.options.signal ? { signal: ctx.options.signal } : {}) };
-    const ropts = { ...(ctx.options.isolation ? { isolation: ctx.options.isolation } : {}), stateDir: ctx.paths.tmp };
+    const ropts = { ...(ctx.options.isolation ? { isolation: ctx.options.isolation } : {}), stateDir: ctx.paths.tmp, storageDriver: driver };
     let written: LayerResult | undefined;
     if (driver !== 'vfs') {
       let lowers = await ctx.unpack.lowers(st.image.layers);
