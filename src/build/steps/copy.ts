@@ -16,6 +16,7 @@ import { parseChmod } from '../copy/chmod.js';
 import { resolveChown } from '../copy/chown.js';
 import type { LayerEntry } from '../copy/entries.js';
 import { commitEntries } from '../layer-commit.js';
+import { RootfsView } from '../../runtime/index.js';
 import { copyCreatedBy } from '../history.js';
 
 const run = promisify(execFile);
@@ -103,6 +104,29 @@ async function sourceRoot(ctx: ExecContext, step: CopyStep, where: string): Prom
   return { dir: await ctx.imageRootfs(img), name: `image ${step.from.image}`, context: false };
 }
 
+/**
+ * COPY --from where every source is a plain path naming a regular file (the
+ * usual "copy the binary out of the builder"): the files are read straight
+ * from the unpacked layer dirs, without materializing the whole stage rootfs.
+ * Undefined when any source is a pattern, a directory or missing.
+ */
+async function filesFromLayers(ctx: ExecContext, step: CopyStep, where: string): Promise<NonNullable<CopyRequest['extra']> | undefined> {
+  if (step.from === undefined || step.parents) return undefined;
+  const paths = step.sources.map((x) => (x.kind === 'path' && !/[*?[\]]/.test(x.path) ? x.path : undefined));
+  if (paths.some((p) => p === undefined)) return undefined;
+  const img = 'stage' in step.from ? await ctx.stageImage(step.from.stage) : await ctx.bases.resolve(step.from.image, ctx.platform, where);
+  const view = new RootfsView(await ctx.unpack.lowers(img.layers));
+  const out: NonNullable<CopyRequest['extra']> = [];
+  for (const p of paths as string[]) {
+    const r = view.resolve(p);
+    if (r.host === undefined || r.stat === undefined || !r.stat.isFile()) return undefined;
+    let mtime = Math.floor(r.stat.mtimeMs / 1000);
+    if (ctx.clamp !== undefined && mtime > ctx.clamp) mtime = ctx.clamp;
+    out.push({ name: posix.basename(posix.normalize('/' + p)), entry: { type: 'file', mode: r.stat.mode & 0o7777, uid: r.stat.uid, gid: r.stat.gid, mtime, size: r.stat.size, source: r.host } });
+  }
+  return out;
+}
+
 /** COPY/ADD: sources -> entry list -> one layer (no scan of the result). */
 export async function runCopyStep(ctx: ExecContext, st: StageState, step: CopyStep): Promise<void> {
   const where = locationOf(ctx, step);
@@ -122,11 +146,22 @@ export async function runCopyStep(ctx: ExecContext, st: StageState, step: CopySt
       ...(chmod ? { chmod } : {}),
       ...(ctx.clamp !== undefined ? { clamp: ctx.clamp } : {}),
     };
-    const root = await sourceRoot(ctx, step, where);
+    const direct = await filesFromLayers(ctx, step, where);
+    const root = direct ? { dir: tmp, name: 'layers', context: false } : await sourceRoot(ctx, step, where);
     const paths: string[] = [];
     const extra: NonNullable<CopyRequest['extra']> = [];
+    if (direct) {
+      for (const d of direct) {
+        if (chmod) d.entry.mode = chmod(d.entry.mode, false);
+        if (owner) {
+          d.entry.uid = owner.uid;
+          d.entry.gid = owner.gid;
+        }
+      }
+      extra.push(...direct);
+    }
     const subCopies: { root: SourceRoot; sources: string[]; dirDest: boolean }[] = [];
-    for (const src of step.sources) {
+    for (const src of direct ? [] : step.sources) {
       if (src.kind === 'path') {
         const unpack = step.kind === 'add' && step.unpack !== false && !/[*?[]/.test(src.path);
         const host = join(root.dir, posix.normalize('/' + src.path));
