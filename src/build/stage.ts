@@ -2,6 +2,7 @@ import type { Image } from '../image/index.js';
 import { Image as ImageClass, storedLayer } from '../image/index.js';
 import type { PlanStage, Step } from '../plan/types.js';
 import { DEFAULT_PATH } from '../runtime/index.js';
+import { normalizePlatform, parsePlatform } from '../oci/index.js';
 import type { ExecContext, StageState } from './context.js';
 import { locationOf } from './context.js';
 import type { CacheMiss } from './options.js';
@@ -26,7 +27,9 @@ async function baseImage(ctx: ExecContext, stage: PlanStage): Promise<Image> {
     case 'stage':
       return ctx.stageImage(stage.base.stage);
     case 'image': {
-      const img = await ctx.bases.resolve(stage.base.ref, ctx.platform, where);
+      // FROM --platform= picks that platform of the base (e.g. $BUILDPLATFORM for cross builds)
+      const platform = stage.platform ? normalizePlatform(parsePlatform(stage.platform)) : ctx.platform;
+      const img = await ctx.bases.resolve(stage.base.ref, platform, where);
       // ONBUILD triggers run now (the planner made them steps); images built on this one do not inherit them
       if (img.config.config?.OnBuild && img.config.config.OnBuild.length > 0) {
         return img.withConfig((c) => {

@@ -152,6 +152,10 @@ describe('build options', () => {
     expect(r.image.config.architecture).toBe('arm64');
     expect(r.image.manifest.annotations?.['org.example.note']).toBe('yes');
     expect(r.file('f-3')).toBe('f');
+    // FROM --platform picks that platform of the base, whatever --platform says
+    const pinned = await build(makeContext({ Dockerfile: `FROM --platform=linux/arm64 oci:${layout}:multiarch\nENV X=1\n` }));
+    expect(pinned.code, pinned.stderr).toBe(0);
+    expect((await readLayout(pinned.out)).image.config.architecture).toBe('arm64');
   });
 
   it('--no-cache-filter rebuilds one stage only; --jobs 1 gives the same image', async () => {
