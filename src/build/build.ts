@@ -8,7 +8,7 @@ import { parseDockerfile } from '../dockerfile/index.js';
 import { BuildContext } from '../context/index.js';
 import { createPlan, resolveCacheKeys } from '../plan/index.js';
 import type { BaseImageInfo, Plan } from '../plan/types.js';
-import { chooseIsolation, inUserNamespace } from '../runtime/index.js';
+import { InPlaceExecutor, assertRunStepsPossible, chooseIsolation, detectBuildMode, formatBuildMode, inUserNamespace } from '../runtime/index.js';
 import { rememberedStorageDriver } from './mode.js';
 import { createBaseResolver } from './base.js';
 import { LayerCache } from './cache.js';
@@ -88,9 +88,23 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   });
   const bases = createBaseResolver({ store, session, pull: options.pull === true, tmpDir: paths.tmp, emit });
   try {
-    const driver = await rememberedStorageDriver(paths.tmp).catch(() => ({ driver: 'vfs' as const, reason: 'probe failed' }));
-    const isolation = await chooseIsolation({ ...(options.isolation ? { isolation: options.isolation } : {}), stateDir: paths.tmp }).catch(() => ({ isolation: options.isolation ?? 'chroot' }));
-    emit({ type: 'mode', isolation: isolation.isolation, rootless: inUserNamespace(), storageDriver: driver.driver, root });
+    const mode = options.buildMode ?? (await detectBuildMode({ isolation: options.isolation, forceInPlace: options.forceInPlace === true, env }));
+    // mode 3 (no privileges): a Dockerfile with RUN fails now, one located line per step, before any pull
+    assertRunStepsPossible(mode, plan, df.name);
+    const driver = mode.mode === 1 ? await rememberedStorageDriver(paths.tmp).catch(() => ({ driver: 'vfs' as const, reason: 'probe failed' })) : { driver: 'vfs' as const, reason: 'no mounts in this mode' };
+    const isolation =
+      mode.mode === 1
+        ? await chooseIsolation({ ...(options.isolation && options.isolation !== 'none' ? { isolation: options.isolation } : {}), stateDir: paths.tmp }).catch(() => ({ isolation: options.isolation ?? 'chroot' }))
+        : { isolation: mode.mode === 2 ? 'none' : 'no-run' };
+    emit({ type: 'mode', isolation: isolation.isolation, rootless: inUserNamespace(), storageDriver: driver.driver, root, mode: mode.mode, line: formatBuildMode(mode) });
+    const inPlace =
+      mode.mode === 2
+        ? InPlaceExecutor.forBuild({
+            keep: [root, options.context, ...(options.file ? [options.file] : []), ...(options.outputs ?? []).flatMap((o) => (o.dest && o.dest !== '-' ? [o.dest] : [])), ...(options.iidfile ? [options.iidfile] : []), ...(options.metadataFile ? [options.metadataFile] : [])],
+            env,
+            onWarning: (m) => emit({ type: 'warning', message: m }),
+          })
+        : undefined;
     // resolve base images first: their digests go into cache keys, their ONBUILD triggers become steps
     const infos = new Map<string, BaseImageInfo>();
     for (const s of plan.stages) {
@@ -123,6 +137,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const rootfs = new RootfsCache(paths.layers, join(paths.tmp, 'flat'), (m) => emit({ type: 'warning', message: m }));
     const ctx: ExecContext = {
       storageDriver: driver.driver,
+      ...(inPlace ? { inPlace } : {}),
       options,
       plan,
       dockerfile: df.name,

@@ -1,5 +1,5 @@
 import type { Platform } from '../oci/index.js';
-import type { StorageDriver } from '../runtime/index.js';
+import type { InPlaceExecutor, StorageDriver } from '../runtime/index.js';
 import type { Image } from '../image/index.js';
 import type { LayoutStore, StorePaths } from '../store/index.js';
 import type { Plan, PlanStage, Step } from '../plan/types.js';
@@ -16,6 +16,8 @@ export interface ExecContext {
   options: BuildOptions;
   /** overlay, fuse-overlayfs or vfs, as probed (and remembered) for this machine. */
   storageDriver: StorageDriver;
+  /** Build mode 2: RUN steps run in place over this container's root. */
+  inPlace?: InPlaceExecutor;
   plan: Plan;
   dockerfile: string;
   store: LayoutStore;

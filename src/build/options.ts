@@ -1,5 +1,6 @@
 import type { Compression, Platform } from '../oci/index.js';
 import type { OutputSpec } from '../store/index.js';
+import type { BuildModeReport } from '../runtime/index.js';
 
 /**
  * Where a finished image goes: the store module's `--output` spec (oci, docker,
@@ -16,7 +17,8 @@ export interface SshSource {
   paths: string[];
 }
 
-export type Isolation = 'oci' | 'chroot';
+/** `none`: build mode 2, RUN steps in place in a disposable container (no namespaces). */
+export type Isolation = 'oci' | 'chroot' | 'none';
 export type ProgressMode = 'auto' | 'plain' | 'tty' | 'quiet';
 export type NetworkMode = 'host' | 'none' | 'default';
 
@@ -45,6 +47,10 @@ export interface BuildOptions {
   secrets?: SecretSource[];
   ssh?: SshSource[];
   isolation?: Isolation;
+  /** `--force-in-place`: allow mode 2 where `/` does not look disposable. */
+  forceInPlace?: boolean;
+  /** The build mode (1 rootless, 2 in-place, 3 no RUN) as detected; detected by build() when absent. */
+  buildMode?: BuildModeReport;
   /** Local store root; default `$XDG_DATA_HOME/slipway`. */
   root?: string;
   outputs?: BuildOutput[];
@@ -76,7 +82,7 @@ export interface CacheMiss {
 
 /** The typed event stream of a build. Only the CLI draws them. */
 export type BuildEvent =
-  | { type: 'mode'; isolation: string; rootless: boolean; storageDriver: string; root: string }
+  | { type: 'mode'; isolation: string; rootless: boolean; storageDriver: string; root: string; mode: 1 | 2 | 3; line: string }
   | { type: 'plan'; stages: { name: string; steps: number }[] }
   | { type: 'pull'; ref: string; status: 'start' | 'done' | 'cached'; digest?: string }
   | { type: 'step-start'; id: string; stage: string; index: number; total: number; text: string; location?: string }

@@ -45,7 +45,7 @@ interface Running {
 export function plainLines(e: BuildEvent, labels: Map<string, string>, debug: boolean): string[] {
   switch (e.type) {
     case 'mode':
-      return [`slipway: isolation=${e.isolation} rootless=${e.rootless} storage-driver=${e.storageDriver} root=${e.root}`];
+      return [`slipway: ${e.line}; isolation=${e.isolation} rootless=${e.rootless} storage-driver=${e.storageDriver} root=${e.root}`];
     case 'plan':
       return debug ? [`plan: ${e.stages.map((s) => `${s.name}(${s.steps})`).join(' ')}`] : [];
     case 'pull':

@@ -22,7 +22,7 @@ class Sink extends Writable {
 }
 
 const events: BuildEvent[] = [
-  { type: 'mode', isolation: 'oci', rootless: true, storageDriver: 'overlay', root: '/r' },
+  { type: 'mode', isolation: 'oci', rootless: true, storageDriver: 'overlay', root: '/r', mode: 1, line: 'mode 1 (rootless: RUN steps in namespaces)' },
   { type: 'step-start', id: '0.1', stage: 'app', index: 1, total: 2, text: 'RUN make' },
   { type: 'step-miss', id: '0.1', key: 'sha256:k', miss: { reason: 'not-found', part: 'sources' }, parts: [{ name: 'instruction', value: 'RUN make' }] },
   { type: 'step-output', id: '0.1', stream: 'stdout', line: 'compiling' },
@@ -50,7 +50,7 @@ describe('progress', () => {
     p.finish();
     const lines = s.text.trim().split('\n');
     for (const l of lines) expect(l).toMatch(/^\d\d:\d\d:\d\d\.\d{3} /);
-    expect(lines[0]).toContain('slipway: isolation=oci rootless=true storage-driver=overlay');
+    expect(lines[0]).toContain('slipway: mode 1 (rootless: RUN steps in namespaces); isolation=oci rootless=true storage-driver=overlay');
     expect(s.text).toContain('[app 1/2] RUN make');
     expect(s.text).toContain('[app 1/2] cache miss: not-found (sources changed)');
     expect(s.text).toContain('[app 1/2] compiling');

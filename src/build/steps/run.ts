@@ -178,9 +178,14 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
       location: where,
     };
     const io = { stdout: lineSplitter('stdout'), stderr: lineSplitter('stderr'), ...(ctx.options.signal ? { signal: ctx.options.signal } : {}) };
-    const ropts = { ...(ctx.options.isolation ? { isolation: ctx.options.isolation } : {}), stateDir: ctx.paths.tmp, storageDriver: driver };
+    const ropts = { ...(ctx.options.isolation && ctx.options.isolation !== 'none' ? { isolation: ctx.options.isolation } : {}), stateDir: ctx.paths.tmp, storageDriver: driver };
     let written: LayerResult | undefined;
-    if (driver !== 'vfs') {
+    if (ctx.inPlace) {
+      // mode 2: no namespaces; the executor swaps the stage's layers onto "/" and scans the changes
+      const res = await ctx.inPlace.runStep(st.image.layers, base, io, { ...write, exclude });
+      if (res.exitCode !== 0) throw new RunFailedError(where, argv.join(' '), res.exitCode);
+      written = res.layer;
+    } else if (driver !== 'vfs') {
       let lowers = await ctx.unpack.lowers(st.image.layers);
       if (lowers.length === 0) {
         const empty = join(scratch, 'empty');

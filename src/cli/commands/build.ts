@@ -6,6 +6,7 @@ import {
   UsageError,
   build,
   ensureUserNamespace,
+  detectBuildMode,
   parseBuildArgs,
   parseBuildJobs,
   parseKeyValueFlags,
@@ -33,7 +34,8 @@ const OPTIONS: Record<string, OptionSpec> = {
   network: { type: 'string', value: 'host|none', description: 'network for RUN steps (default host)' },
   secret: { type: 'string', multiple: true, value: 'id=ID,src=PATH|env=VAR', description: 'secret for RUN --mount=type=secret' },
   ssh: { type: 'string', multiple: true, value: 'default|ID=PATH', description: 'SSH agent socket or keys for RUN --mount=type=ssh' },
-  isolation: { type: 'string', value: 'oci|chroot', description: 'how RUN steps are isolated (default oci when crun/runc exists)' },
+  isolation: { type: 'string', value: 'oci|chroot|none', description: 'how RUN steps are isolated (default: the best this machine allows; none = in place, in a disposable container)' },
+  'force-in-place': { type: 'boolean', description: 'allow --isolation=none where / does not look like a throwaway container (dangerous)' },
   progress: { type: 'string', value: 'auto|plain|tty|quiet', description: 'progress output (default auto)' },
   iidfile: { type: 'string', value: 'FILE', description: 'write the image ID (config digest) to FILE' },
   'metadata-file': { type: 'string', value: 'FILE', description: 'write build result metadata (JSON) to FILE' },
@@ -74,7 +76,7 @@ export function buildOptionsFromArgs(ctx: Pick<CommandContext, 'values' | 'posit
     throw new UsageError('--push/--output type=registry needs at least one -t tag', 'add -t registry.example.com/repo:tag');
   }
   const network = oneOf(str(c, 'network'), ['host', 'none', 'default'] as const, 'network') as NetworkMode | undefined;
-  const isolation = oneOf(str(c, 'isolation'), ['oci', 'chroot'] as const, 'isolation') as Isolation | undefined;
+  const isolation = oneOf(str(c, 'isolation'), ['oci', 'chroot', 'none'] as const, 'isolation') as Isolation | undefined;
   const compression = oneOf(str(c, 'compression'), ['gzip', 'zstd', 'none'] as const, 'compression') as Compression | undefined;
   const ts = str(c, 'timestamp') ?? ctx.env.SOURCE_DATE_EPOCH;
   const jobs = str(c, 'jobs');
@@ -101,6 +103,7 @@ export function buildOptionsFromArgs(ctx: Pick<CommandContext, 'values' | 'posit
   if (platform !== undefined) options.platform = parsePlatform(platform);
   if (network !== undefined) options.network = network;
   if (isolation !== undefined) options.isolation = isolation;
+  if (flag(c, 'force-in-place')) options.forceInPlace = true;
   if (compression !== undefined) options.compression = compression;
   const level = str(c, 'compression-level');
   if (level !== undefined) {
@@ -140,8 +143,11 @@ export const buildCommand: Command = {
   args: { min: 1, max: 1 },
   async run(ctx) {
     const { options, progress } = buildOptionsFromArgs(ctx);
-    // as a non-root user, re-run inside a user namespace where we are root (unpacking, mounts, RUN)
-    await ensureUserNamespace(process.argv, ctx.env);
+    // mode 1: as a non-root user, re-run inside a user namespace where we are root (unpacking, mounts, RUN);
+    // modes 2 and 3 (no user namespaces here) build without one
+    const mode = await detectBuildMode({ isolation: options.isolation, forceInPlace: options.forceInPlace === true, env: ctx.env });
+    if (mode.mode === 1) await ensureUserNamespace(process.argv, ctx.env);
+    options.buildMode = mode;
     if (str(ctx, 'file') === '-') options.dockerfileText = await readAll(ctx.stdin);
     const view = createProgress({ mode: progress, stream: ctx.stderr, env: ctx.env, debug: ctx.debug });
     options.onEvent = (e) => view.event(e);
