@@ -40,6 +40,8 @@ export class LayerSink {
   private readonly blockSize: number;
   private readonly concurrency: number;
   private block: Buffer;
+  /** Blocks whose bytes are no longer needed, reused to spare the allocator and GC. */
+  private readonly spare: Buffer[] = [];
   private used = 0;
   private readonly diffHash = createHash('sha256');
   private readonly digestHash = createHash('sha256');
@@ -142,14 +144,16 @@ export class LayerSink {
 
   private async flushBlock(): Promise<void> {
     if (this.used === 0) return;
-    const data = this.used === this.blockSize ? this.block : this.block.subarray(0, this.used);
-    this.block = Buffer.allocUnsafe(this.blockSize);
+    const full = this.block;
+    const data = this.used === this.blockSize ? full : full.subarray(0, this.used);
+    this.block = this.spare.pop() ?? Buffer.allocUnsafe(this.blockSize);
     this.used = 0;
     this.diffHash.update(data);
     this.total += data.length;
     switch (this.opts.compression) {
       case 'none':
         this.out(data);
+        this.spare.push(full); // written synchronously: reusable at once
         return;
       case 'zstd': {
         const stdin = this.zstd?.stdin;
@@ -165,6 +169,7 @@ export class LayerSink {
       case 'gzip': {
         const job = gzip(data, { level: this.opts.level ?? 6, chunkSize: this.blockSize + (64 << 10) }).then((g) => {
           g[9] = 0xff; // OS byte: "unknown", so output does not depend on the host (zlib writes 3 or 19)
+          if (this.spare.length < 4) this.spare.push(full); // input consumed: recycle the block
           return g;
         });
         job.catch(() => undefined);

@@ -42,7 +42,7 @@ function writeOctal(buf: Buffer, off: number, width: number, value: number): voi
 }
 
 function writeString(buf: Buffer, off: number, width: number, value: string): void {
-  Buffer.from(value, 'utf8').copy(buf, off, 0, width);
+  if (value !== '') buf.write(value, off, width, 'utf8');
 }
 
 function paxRecord(key: string, value: Buffer): Buffer {
@@ -71,7 +71,7 @@ function ustarBlock(h: {
   name: string; prefix: string; type: string; mode: number; uid: number; gid: number; size: number;
   mtime: number; linkname: string; devmajor: number; devminor: number;
 }): Buffer {
-  const b = Buffer.alloc(BLOCK);
+  const b = Buffer.allocUnsafe(BLOCK).fill(0); // pooled allocation: one per entry
   writeString(b, 0, 100, h.name);
   writeOctal(b, 100, 8, h.mode & 0o7777);
   writeOctal(b, 108, 8, h.uid);

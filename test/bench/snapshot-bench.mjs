@@ -84,13 +84,20 @@ function timeShell(cmd) {
   return { ms, cpu: (secs[0] + secs[1]) * 1000 };
 }
 
+/** Flushes dirty pages (buildah copy writes a whole tree) so no run pays for another's writeback. */
+function settle() {
+  execFileSync('sync');
+}
+
 function slipwayOnce(mode, dir, tmp, compression = 'gzip') {
+  settle();
   const script = join(tmp, 'child.mjs');
   writeFileSync(script, CHILD);
   return JSON.parse(execFileSync(process.execPath, [script, mode, dir, tmp, compression], { encoding: 'utf8' }));
 }
 
 function tarPigzOnce(dir) {
+  settle();
   return timeShell(`tar -c --sort=name -C ${dir} . | pigz | sha256sum >/dev/null`);
 }
 
@@ -102,6 +109,7 @@ function buildahSetup(tmp) {
 function buildahOnce(st, dir, i) {
   const ctr = execFileSync('bash', ['-c', `buildah ${st} from --quiet scratch`], { encoding: 'utf8' }).trim();
   execFileSync('bash', ['-c', `buildah ${st} copy --quiet ${ctr} ${dir} /data >/dev/null`]);
+  settle();
   const r = timeShell(`buildah ${st} commit --quiet ${ctr} bench-${i} >/dev/null`);
   execFileSync('bash', ['-c', `buildah ${st} rm ${ctr} >/dev/null; buildah ${st} rmi -a -f >/dev/null 2>&1 || true`]);
   return r;
