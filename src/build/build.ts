@@ -89,14 +89,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const bases = createBaseResolver({ store, session, pull: options.pull === true, tmpDir: paths.tmp, emit });
   try {
     const mode = options.buildMode ?? (await detectBuildMode({ isolation: options.isolation, forceInPlace: options.forceInPlace === true, env }));
-    // mode 3 (no privileges): a Dockerfile with RUN fails now, one located line per step, before any pull
-    assertRunStepsPossible(mode, plan, df.name);
     const driver = mode.mode === 1 ? await rememberedStorageDriver(paths.tmp).catch(() => ({ driver: 'vfs' as const, reason: 'probe failed' })) : { driver: 'vfs' as const, reason: 'no mounts in this mode' };
     const isolation =
       mode.mode === 1
         ? await chooseIsolation({ ...(options.isolation && options.isolation !== 'none' ? { isolation: options.isolation } : {}), stateDir: paths.tmp }).catch(() => ({ isolation: options.isolation ?? 'chroot' }))
         : { isolation: mode.mode === 2 ? 'none' : 'no-run' };
     emit({ type: 'mode', isolation: isolation.isolation, rootless: inUserNamespace(), storageDriver: driver.driver, root, mode: mode.mode, line: formatBuildMode(mode) });
+    // mode 3 (no privileges): a Dockerfile with RUN fails now, one located line per step, before any pull
+    assertRunStepsPossible(mode, plan, df.name);
     const inPlace =
       mode.mode === 2
         ? InPlaceExecutor.forBuild({
