@@ -49,21 +49,11 @@ function rank(component: string): number {
 }
 
 /**
- * Component-wise order (by UTF-16 code units, deterministic everywhere): parents before children, and within a directory the
- * opaque marker first, then whiteouts, then the rest by byte value (as
- * image-spec asks: whiteouts before sibling entries).
- */
-export function compareTarNames(a: string, b: string): number {
-  const x = sortKey(a);
-  const y = sortKey(b);
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/**
- * A string whose plain order is compareTarNames' order (computed once per
- * entry instead of splitting names in every comparison): each component gets
- * its rank as a prefix, components are joined by NUL (below every other
- * character, so a directory's children come before its longer-named siblings).
+ * Sort key of a tar name; plain string order of keys is the layer's entry
+ * order: component-wise (parents before children, a directory's children
+ * before its longer-named siblings, as components are joined by NUL), and
+ * within a directory the opaque marker first, then whiteouts (image-spec:
+ * whiteouts before sibling entries), then the rest by UTF-16 code units.
  */
 export function sortKey(name: string): string {
   return name.split('/').map((c) => `${rank(c)}${c}`).join('\0');
@@ -76,7 +66,7 @@ export function normalizeRel(p: string): string {
 
 export function isExcluded(path: string, excluded: readonly string[]): boolean {
   for (const x of excluded) {
-    if (x === '' ) continue;
+    if (x === '') continue;
     if (path === x || path.startsWith(`${x}/`)) return true;
   }
   return false;
