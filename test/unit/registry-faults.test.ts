@@ -195,4 +195,14 @@ describe.skipIf(!registry)('registry faults (proxy in front of a real registry)'
     expect(desc.digest).toBe(fx.manifestDesc.digest === desc.digest ? fx.manifestDesc.digest : desc.digest);
     expect(proxy.seen).toContain('HEAD /v2/library/mirrored/manifests/v1');
   });
+
+  it('falls back from a mirror that lacks the image to the registry itself', async () => {
+    proxy.rule = (req) => ((req.url ?? '').includes('/manifests/') ? { kind: 'status', status: 404 } : undefined);
+    proxy.seen = [];
+    const s = new RegistrySession({ retry: FAST, credentials: async () => undefined, mirrors: { [registry]: [proxy.host] } });
+    const desc = await s.repository(parseReference(`${registry}/faults/img:v1`), 'pull').resolve('v1');
+    await s.close();
+    expect(desc.digest).toBe(fx.manifestDesc.digest);
+    expect(proxy.seen).toContain('HEAD /v2/faults/img/manifests/v1');
+  });
 });
