@@ -1,5 +1,5 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { randomBytes, createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Descriptor, Digest, History } from '../oci/index.js';
 import type { CacheKeyPart } from '../plan/types.js';
@@ -92,11 +92,4 @@ export class LayerCache {
     }
     return best ? { reason: 'not-found', part: best.diff } : { reason: 'not-found' };
   }
-}
-
-/** sha256 over a list of strings, for keys the executor derives itself. */
-export function hashParts(parts: readonly string[]): string {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p).update('\0');
-  return `sha256:${h.digest('hex')}`;
 }
