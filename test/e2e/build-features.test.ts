@@ -123,7 +123,7 @@ describe('ADD from URLs and git', () => {
 describe('COPY flags', () => {
   it('--parents keeps source paths, --exclude drops files, --link builds the same files', async () => {
     const ctx = makeContext({
-      Dockerfile: 'FROM scratch\nCOPY --parents src/a/x.txt src/b/y.txt /p/\nCOPY --exclude=*.log logs/ /l/\nCOPY --link linked.txt /linked.txt\n',
+      Dockerfile: 'FROM scratch\nCOPY --parents src/a/x.txt src/b/y.txt /p/\nCOPY --exclude=*.log logs/ /l/\nCOPY --link linked.txt /linked.txt\nCOPY --chown=5:6 <<EOF /etc/note\nhello $NAME\nEOF\n',
       'src/a/x.txt': 'x',
       'src/b/y.txt': 'y',
       'logs/keep.txt': 'k',
@@ -138,6 +138,8 @@ describe('COPY flags', () => {
     expect(r.file('l/keep.txt')).toBe('k');
     expect(r.stat('l/drop.log')).toBeUndefined();
     expect(r.file('linked.txt')).toBe('l');
+    expect(r.file('etc/note')).toBe('hello \n');
+    expect(r.stat('etc/note')).toMatchObject({ uid: 5, gid: 6, mode: 0o644 });
   });
 });
 

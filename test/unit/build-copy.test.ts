@@ -67,6 +67,11 @@ describe('COPY source resolution (docker rules)', () => {
     expect(es.map((e) => [e.path, e.uid, e.gid, e.mode.toString(8)])).toEqual([['n', 5, 6, '755'], ['n/f', 5, 6, '640']]);
   });
 
+  it('extra sources (downloads, heredocs) take --chown and --chmod and land by name in a dir dest', async () => {
+    const es = await resolveCopy(root(), req([], '/etc/app/', { owner: { uid: 7, gid: 8 }, chmod: parseChmod('0640', 'x'), extra: [{ name: 'conf', entry: { type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: 1, size: 2, data: Buffer.from('hi') } }] }), imageFs(['/', '/etc']));
+    expect(es.map((e) => [e.path, e.uid, e.gid, e.mode.toString(8)])).toEqual([['etc/app', 7, 8, '755'], ['etc/app/conf', 7, 8, '640']]);
+  });
+
   it.each([
     [['nope.txt'], /Dockerfile:3: COPY source "nope.txt" not found in build context/],
     [['src/secret.env'], /Dockerfile:3: COPY source "src\/secret.env" is excluded by .dockerignore/],

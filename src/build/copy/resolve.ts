@@ -213,7 +213,13 @@ export async function resolveCopy(root: SourceRoot, req: CopyRequest, fs: FsView
   }
   for (const x of req.extra ?? []) {
     const target = destIsDir ? cleanAbs(`${destAbs}/${x.name}`) : destAbs;
-    put(ctx, { ...x.entry, path: rel(target) });
+    const e: LayerEntry = { ...x.entry, path: rel(target) };
+    if (req.owner) {
+      e.uid = req.owner.uid;
+      e.gid = req.owner.gid;
+    }
+    if (req.chmod && e.type !== 'symlink') e.mode = req.chmod(e.mode, e.type === 'dir');
+    put(ctx, e);
   }
   await addParents(ctx, fs);
   return sortEntries([...ctx.out.values()]);

@@ -150,16 +150,7 @@ export async function runCopyStep(ctx: ExecContext, st: StageState, step: CopySt
     const root = direct ? { dir: tmp, name: 'layers', context: false } : await sourceRoot(ctx, step, where);
     const paths: string[] = [];
     const extra: NonNullable<CopyRequest['extra']> = [];
-    if (direct) {
-      for (const d of direct) {
-        if (chmod) d.entry.mode = chmod(d.entry.mode, false);
-        if (owner) {
-          d.entry.uid = owner.uid;
-          d.entry.gid = owner.gid;
-        }
-      }
-      extra.push(...direct);
-    }
+    if (direct) extra.push(...direct);
     const subCopies: { root: SourceRoot; sources: string[]; dirDest: boolean }[] = [];
     for (const src of direct ? [] : step.sources) {
       if (src.kind === 'path') {
