@@ -205,7 +205,11 @@ export class RegistryRepository implements Store {
       if (body instanceof Readable) body.destroy();
       return running;
     }
-    const p = this.pushBlob(desc, body);
+    const p = this.pushBlob(desc, body).catch((e: unknown) => {
+      // never leave the source open when the upload did not consume it
+      if (body instanceof Readable && !body.destroyed) body.destroy();
+      throw e;
+    });
     this.uploads.set(desc.digest, p);
     try {
       await p;
