@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile, readdir, cp, rm } from 'node:fs/promises';
+import { mkdir, readFile, writeFile, readdir, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { SlipwayError, hostPlatform, normalizePlatform, parsePlatform, parseReference, type Platform } from '../oci/index.js';
@@ -17,7 +17,7 @@ import { LayerIndexCache } from './layer-index.js';
 import { FileHashMemo, hashContextSelection } from './keys.js';
 import { withCliLabels } from './metadata.js';
 import type { BuildEvent, BuildOptions, BuildResult } from './options.js';
-import { RootfsCache } from './rootfs.js';
+import { RootfsCache, copyTree } from './rootfs.js';
 import { runStage } from './stage.js';
 import { MissingSecretError } from './steps/run.js';
 
@@ -259,8 +259,8 @@ async function writeOutputs(ctx: ExecContext, image: Image, tags: readonly strin
     } else if (o.type === 'local') {
       const dest = o.dest as string;
       await mkdir(dest, { recursive: true });
-      const src = await ctx.unpack.flat(image.layers);
-      for (const n of await readdir(src)) await cp(join(src, n), join(dest, n), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
+      // cp -a keeps owners, modes, hard links and device nodes (fs.cp does not)
+      await copyTree(await ctx.unpack.flat(image.layers), dest);
       what = `local ${dest}`;
     } else if (o.push || o.type === 'registry') {
       const names = o.names.length > 0 ? o.names : [...tags];

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, readFileSync, utimesSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, utimesSync, existsSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -246,6 +246,7 @@ describe('outputs', () => {
     const res = await slipway(['build', '--root', root, '--progress', 'plain', '-t', tag, '--push', '--output', `type=docker,dest=${o}/d.tar`, '--output', `type=local,dest=${o}/rootfs`, '--output', `type=oci,dest=${o}/o.tar`, '--iidfile', `${o}/iid`, '--metadata-file', `${o}/meta.json`, ctx]);
     expect(res.code, res.stderr).toBe(0);
     expect(readFileSync(join(o, 'rootfs/x'), 'utf8')).toBe('x\n');
+    if (isRoot) expect(statSync(join(o, 'rootfs/home/user')).uid).toBe(1000);
     expect(execFileSync('tar', ['-tf', join(o, 'd.tar')], { encoding: 'utf8' })).toContain('manifest.json');
     expect(execFileSync('tar', ['-tf', join(o, 'o.tar')], { encoding: 'utf8' })).toContain('index.json');
     const iid = readFileSync(join(o, 'iid'), 'utf8');
