@@ -295,6 +295,7 @@ export class RegistryClient {
     const ctx = this.ctx(`getting a token from ${url.host}${scopes.length ? ` for ${scopes.join(' ')}` : ''}`);
     if (c.params['service']) url.searchParams.set('service', c.params['service']);
     for (const s of scopes) url.searchParams.append('scope', s);
+    if (creds && creds.username !== '<token>') url.searchParams.set('account', creds.username);
     const headers: Record<string, string> = { 'user-agent': this.userAgent };
     if (creds) headers['authorization'] = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
     for (let attempt = 1; ; attempt++) {
