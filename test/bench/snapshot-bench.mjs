@@ -14,7 +14,7 @@
  * all threads/processes) as a load-independent figure. Page cache warm for all.
  * Needs dist/ (npm run build).
  *
- *   node test/bench/snapshot-bench.mjs [--runs N] [--keep] [--dir DIR]
+ *   node test/bench/snapshot-bench.mjs [--runs N] [--only big|small] [--keep] [--dir DIR]
  * Targets: slipway <= 1.2x tar|pigz time, <= buildah time, peak RSS < 256 MB.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -32,6 +32,7 @@ const opt = (name, dflt) => {
 const RUNS = Number(opt('--runs', '3'));
 const BASE = opt('--dir', `/var/tmp/slipway-bench-${process.pid}`);
 const KEEP = args.includes('--keep');
+const ONLY = opt('--only', '');
 const DIST = join(REPO, 'dist/snapshot/index.js');
 if (!existsSync(DIST)) {
   console.error('dist/ is missing: run `npm run build` first');
@@ -124,7 +125,7 @@ const rows = [];
 console.log(`load average at start: ${execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim()} (${RUNS} interleaved runs each)`);
 mkdirSync(BASE, { recursive: true });
 try {
-  for (const [name, make] of [['500 MB incompressible', makeBig], ['50,000 small files', makeSmall]]) {
+  for (const [name, make] of [['500 MB incompressible', makeBig], ['50,000 small files', makeSmall]].filter(([n]) => ONLY === '' || (ONLY === 'big') === n.startsWith('500'))) {
     const dir = join(BASE, name.startsWith('500') ? 'big' : 'small');
     const tmp = join(BASE, `tmp-${name.startsWith('500') ? 'big' : 'small'}`);
     mkdirSync(tmp, { recursive: true });
