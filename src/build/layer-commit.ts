@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { storedLayer, type Layer } from '../image/index.js';
 import { writeLayer, type LayerResult } from '../snapshot/layer-writer.js';
@@ -16,10 +15,15 @@ export function toSnapshotEntries(entries: readonly LayerEntry[]): SnapshotEntry
   });
 }
 
-/** Moves a written layer file into the local store; returns the stored layer. */
+/**
+ * Moves a written layer file into the local store by rename (no second copy); returns the
+ * stored layer. The layer writer created the file exclusively under the store root's tmp/
+ * and computed its digest in the one pass that wrote it, so that digest is the verification
+ * (see LayoutStore.adoptFile).
+ */
 export async function storeLayerResult(ctx: ExecContext, written: LayerResult): Promise<Layer> {
   try {
-    if (!(await ctx.store.exists(written.descriptor))) await ctx.store.push(written.descriptor, createReadStream(written.path));
+    if (!(await ctx.store.exists(written.descriptor))) await ctx.store.adoptFile(written.descriptor, written.path, { hashedWhileWritten: true });
   } finally {
     await rm(written.path, { force: true });
   }

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { createReadStream, createWriteStream, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  ANNOTATION_REF_NAME, MediaType, VerifyStream, isDigest, isIndex, isManifest, parseDigest, verifyBytes,
+  ANNOTATION_REF_NAME, MediaType, SizeMismatchError, VerifyStream, isDigest, isIndex, isManifest, parseDigest, verifyBytes,
   type Descriptor, type Digest, type ImageIndex, type ImageManifest,
 } from '../oci/index.js';
 import { BlobNotFoundError, RefNotFoundError, StoreError } from './errors.js';
@@ -279,6 +279,45 @@ export class LayoutStore implements Store {
       await unlink(tmp).catch(() => undefined);
       if (!(body instanceof Uint8Array) && !body.destroyed) body.destroy();
       throw e;
+    }
+  }
+
+  /**
+   * Moves a finished blob file into the store by rename, with no second copy of its
+   * bytes. On success `path` is gone; on failure it is left for the caller to remove.
+   *
+   * `hashedWhileWritten: true` is the caller's statement that `desc.digest` was computed
+   * in the same single pass that wrote exactly these bytes to `path`, that `path` was
+   * created exclusively (O_EXCL) by this process and that no other handle writes it (the
+   * build's layer writer: it hashes every compressed block as it writes it to a new file
+   * under the store root's tmp/). That hash is this blob's verification: the bytes on disk
+   * are the bytes that were hashed, so hashing them again could only find the same digest.
+   * The size is still checked against `desc.size`. Without the flag the file is read once
+   * through a VerifyStream before it is renamed. Either way it is fsynced before it becomes
+   * visible, as push() does. When `path` is on another filesystem (rename fails with EXDEV)
+   * it is copied in through push(), which verifies the bytes it copies.
+   */
+  async adoptFile(desc: Descriptor, path: string, opts: { hashedWhileWritten: boolean }): Promise<void> {
+    await this.takeLease();
+    const final = this.blobPath(desc.digest);
+    const fh = await open(path, 'r');
+    try {
+      const st = await fh.stat();
+      if (!st.isFile() || st.size !== desc.size) throw new SizeMismatchError(desc.size, st.size, `${this.where(desc)} (from ${path})`);
+      if (!opts.hashedWhileWritten) {
+        await pipeline(fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false }), new VerifyStream(desc.digest, desc.size, `${this.where(desc)} (from ${path})`), new Writable({ write: (_c, _e, cb) => cb() }));
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await mkdir(join(final, '..'), { recursive: true });
+    try {
+      await rename(path, final);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw new StoreError(`cannot move ${path} to ${final}: ${(e as Error).message}`, 'check that the store directory is writable', e);
+      await this.push(desc, createReadStream(path, { highWaterMark: 1 << 20 }));
+      await unlink(path).catch(() => undefined);
     }
   }
 

@@ -121,6 +121,50 @@ describe('LayoutStore', () => {
     expect(tmpEntries(s.dir)).toEqual([]);
   });
 
+  it('adopts a finished file by rename, verifying it unless it was hashed while written', async () => {
+    const s = await LayoutStore.open(freshDir());
+    const [d, b] = blob('a layer written by this process');
+    for (const hashedWhileWritten of [true, false]) {
+      const f = join(work, `adopt-${++n}`);
+      writeFileSync(f, b);
+      await s.adoptFile(d, f, { hashedWhileWritten });
+      expect(existsSync(f)).toBe(false);
+      expect((await drain(await s.fetch(d))).equals(b)).toBe(true);
+    }
+  });
+
+  it.skipIf(!existsSync('/dev/shm'))('adopts a file from another filesystem by a verified copy', async () => {
+    const s = await LayoutStore.open(freshDir());
+    const [d, b] = blob('a file on tmpfs');
+    const f = join(mkdtempSync('/dev/shm/slipway-adopt-'), 'blob');
+    writeFileSync(f, b);
+    await s.adoptFile(d, f, { hashedWhileWritten: true });
+    expect(existsSync(f)).toBe(false);
+    expect((await drain(await s.fetch(d))).equals(b)).toBe(true);
+    rmSync(join(f, '..'), { recursive: true, force: true });
+    const [bad] = blob('not these bytes');
+    const g = join(mkdtempSync('/dev/shm/slipway-adopt-'), 'blob');
+    writeFileSync(g, b);
+    await expect(s.adoptFile({ ...bad, size: b.length }, g, { hashedWhileWritten: true })).rejects.toBeInstanceOf(DigestMismatchError);
+    expect(existsSync(s.blobPath(bad.digest))).toBe(false);
+    rmSync(join(g, '..'), { recursive: true, force: true });
+  });
+
+  it.each([
+    ['wrong digest, not hashed while written', (d: Descriptor) => ({ ...d, digest: digestOf('other') }), false, DigestMismatchError],
+    ['wrong size, hashed while written', (d: Descriptor) => ({ ...d, size: d.size + 1 }), true, SizeMismatchError],
+    ['wrong size, not hashed while written', (d: Descriptor) => ({ ...d, size: d.size - 1 }), false, SizeMismatchError],
+  ])('refuses to adopt a file with %s and leaves nothing visible', async (_name, mutate, hashedWhileWritten, errClass) => {
+    const s = await LayoutStore.open(freshDir());
+    const [d, b] = blob('bytes of a file to adopt');
+    const bad = mutate(d);
+    const f = join(work, `adopt-${++n}`);
+    writeFileSync(f, b);
+    await expect(s.adoptFile(bad, f, { hashedWhileWritten })).rejects.toBeInstanceOf(errClass);
+    expect(existsSync(s.blobPath(bad.digest))).toBe(false);
+    expect(existsSync(f)).toBe(true);
+  });
+
   it('detects a blob corrupted on disk when reading it', async () => {
     const s = await LayoutStore.open(freshDir());
     const [d, b] = blob('precious bytes');
