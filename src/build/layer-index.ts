@@ -84,6 +84,17 @@ export class LayerIndexCache {
     return p;
   }
 
+  /**
+   * Opaque dirs of each layer as container paths ("/data"), topmost layer first
+   * (the order of overlay lower dirs): what RootfsView needs to read unpacked
+   * layer dirs, whose opaque xattrs Node cannot see.
+   */
+  async opaqueDirs(layers: readonly Layer[]): Promise<Set<string>[]> {
+    const out: Set<string>[] = [];
+    for (const l of layers) out.unshift(new Set((await this.load(l)).opaque.map((d) => posix.normalize('/' + d))));
+    return out;
+  }
+
   /** A view of the filesystem the layers make, top layer wins, whiteouts honoured. */
   view(layers: readonly Layer[]): FsView {
     const lookup = async (path: string): Promise<IndexEntry | undefined> => {

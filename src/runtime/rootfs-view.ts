@@ -6,11 +6,16 @@ import { join, posix } from 'node:path';
  * of directories, topmost first (the writable one, then overlay lowers). Paths
  * resolve as inside the container: symlinks never leave the root, overlay
  * whiteouts (0:0 char devices and `.wh.` files) hide lower entries.
- * (Opaque-directory xattrs are not read: Node has no xattr API.)
+ * Opaque directories cannot be seen on disk (Node has no xattr API): the caller
+ * names them per layer, from the layer tars (`.wh..wh..opq` entries).
  */
 export class RootfsView {
-  /** layers[0] is writable: the rootfs dir, or the overlay upper dir. */
-  constructor(readonly layers: readonly string[]) {}
+  /**
+   * layers[0] is writable: the rootfs dir, or the overlay upper dir.
+   * opaque[i]: container paths ("/data") that are opaque dirs in layers[i]
+   * (they hide what the layers below hold under them).
+   */
+  constructor(readonly layers: readonly string[], readonly opaque: readonly (ReadonlySet<string> | undefined)[] = []) {}
 
   /** Container path with every symlink resolved (inside the root), plus where it lives. */
   resolve(path: string, followFinal = true): { path: string; host: string | undefined; stat: Stats | undefined } {
@@ -55,8 +60,19 @@ export class RootfsView {
         return { host, stat: st, layer: i };
       }
       if (lstatQuiet(join(this.layers[i]!, dir, `.wh.${base}`))) return undefined;
+      if (this.hiddenBelow(i, path)) return undefined;
     }
     return undefined;
+  }
+
+  /** Whether an opaque ancestor dir in layers[i] hides `path` in the layers below it. */
+  private hiddenBelow(i: number, path: string): boolean {
+    const set = this.opaque[i];
+    if (set === undefined || set.size === 0) return false;
+    for (let d = posix.dirname(path); ; d = posix.dirname(d)) {
+      if (set.has(d)) return true;
+      if (d === '/' || d === '.') return false;
+    }
   }
 
   /** Reads a file of the container (following symlinks), or undefined. */

@@ -67,7 +67,7 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
     driver = opts.storageDriver ?? (await detectStorageDriver()).driver;
     if (driver === 'vfs') throw new RuntimeSetupError(`${location}: the vfs storage driver takes a rootfs directory, not overlay layers`, 'copy the merged rootfs with copyRootfsVfs() and pass that directory');
   }
-  const view = new RootfsView(overlay ? [overlay.upper, ...overlay.lowers] : [spec.rootfs as string]);
+  const view = overlay ? new RootfsView([overlay.upper, ...overlay.lowers], [undefined, ...(spec.lowerOpaqueDirs ?? [])]) : new RootfsView([spec.rootfs as string]);
   const user = resolveUser(view, spec.user ?? '', location);
   const hostname = spec.hostname ?? randomBytes(6).toString('hex');
   const env = stepEnvironment({ imageEnv: spec.env ?? [], ...(spec.args ? { args: spec.args } : {}), hostname, home: user.home });

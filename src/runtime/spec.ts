@@ -37,6 +37,12 @@ export interface RunSpec {
   hostname?: string;
   /** Where the step comes from, for errors (e.g. "Dockerfile:12"). */
   location?: string;
+  /**
+   * Overlay rootfs: the opaque dirs ("/data") of each lower, in `lowers` order.
+   * USER and cwd are resolved by reading the lowers, and their opaque xattrs are
+   * invisible to Node: without this, files an opaque dir hides would be seen.
+   */
+  lowerOpaqueDirs?: readonly (ReadonlySet<string> | undefined)[];
 }
 
 /** Live output and cancellation. */

@@ -115,7 +115,7 @@ async function filesFromLayers(ctx: ExecContext, step: CopyStep, where: string):
   const paths = step.sources.map((x) => (x.kind === 'path' && !/[*?[\]]/.test(x.path) ? x.path : undefined));
   if (paths.some((p) => p === undefined)) return undefined;
   const img = 'stage' in step.from ? await ctx.stageImage(step.from.stage) : await ctx.bases.resolve(step.from.image, ctx.platform, where);
-  const view = new RootfsView(await ctx.unpack.lowers(img.layers));
+  const view = new RootfsView(await ctx.unpack.lowers(img.layers), await ctx.index.opaqueDirs(img.layers));
   const out: NonNullable<CopyRequest['extra']> = [];
   for (const p of paths as string[]) {
     const r = view.resolve(p);

@@ -196,7 +196,8 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
       const work = join(scratch, 'work');
       await mkdir(upper);
       await mkdir(work);
-      const res = await runStep({ ...base, rootfs: { lowers, upper, work } }, io, ropts);
+      const lowerOpaqueDirs = st.image.layers.length > 0 ? await ctx.index.opaqueDirs(st.image.layers) : [];
+      const res = await runStep({ ...base, rootfs: { lowers, upper, work }, lowerOpaqueDirs }, io, ropts);
       if (res.exitCode !== 0) throw new RunFailedError(where, argv.join(' '), res.exitCode);
       written = await diffOverlay(upper, { ...write, exclude: [...exclude, ...res.createdPaths] });
     } else {
