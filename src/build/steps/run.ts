@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { SlipwayError } from '../../oci/index.js';
 import type { RunStep, RunMount as PlanMount } from '../../plan/types.js';
-import { RUNTIME_EXCLUDED_PATHS, runStep, type RunMount } from '../../runtime/index.js';
+import { RUNTIME_EXCLUDED_PATHS, resolveRunUser, runStep, type RunMount } from '../../runtime/index.js';
 import { diffOverlay } from '../../snapshot/diff-overlay.js';
 import { diffTrees } from '../../snapshot/diff-trees.js';
 import type { LayerResult } from '../../snapshot/layer-writer.js';
@@ -11,6 +11,7 @@ import { locationOf } from '../context.js';
 import { DEFAULT_SHELL } from '../metadata.js';
 import { copyTree } from '../rootfs.js';
 import { storeLayerResult } from '../layer-commit.js';
+import { untouchedMountPoints, type MountPointOwners } from './mount-points.js';
 
 export class RunFailedError extends SlipwayError {
   constructor(where: string, command: string, code: number) {
@@ -179,6 +180,16 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
     };
     const io = { stdout: lineSplitter('stdout'), stderr: lineSplitter('stderr'), ...(ctx.options.signal ? { signal: ctx.options.signal } : {}) };
     const ropts = { ...(ctx.options.isolation && ctx.options.isolation !== 'none' ? { isolation: ctx.options.isolation } : {}), stateDir: ctx.paths.tmp, storageDriver: driver };
+    const owners: MountPointOwners = {
+      self: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+      // as runStep resolved it (before the step ran): from the base layers' /etc/passwd and /etc/group
+      ...(base.user !== '' ? { cwdOwner: async () => {
+        const fs = ctx.index.view(st.image.layers);
+        const text = async (p: string) => (await fs.readFile(p))?.toString('utf8');
+        return resolveRunUser(base.user, await text('/etc/passwd'), await text('/etc/group'), where);
+      } } : {}),
+    };
+    const dropped = (top: string, created: readonly string[]) => untouchedMountPoints(top, created, base.cwd, owners);
     let written: LayerResult | undefined;
     if (ctx.inPlace) {
       // mode 2: no namespaces; the executor swaps the stage's layers onto "/" and scans the changes
@@ -199,7 +210,7 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
       const lowerOpaqueDirs = st.image.layers.length > 0 ? await ctx.index.opaqueDirs(st.image.layers) : [];
       const res = await runStep({ ...base, rootfs: { lowers, upper, work }, lowerOpaqueDirs }, io, ropts);
       if (res.exitCode !== 0) throw new RunFailedError(where, argv.join(' '), res.exitCode);
-      written = await diffOverlay(upper, { ...write, exclude: [...exclude, ...res.createdPaths] });
+      written = await diffOverlay(upper, { ...write, exclude: [...exclude, ...(await dropped(upper, res.createdPaths))] });
     } else {
       const before = await ctx.unpack.flat(st.image.layers);
       const rootfs = join(scratch, 'rootfs');
@@ -207,7 +218,7 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
       await copyTree(before, rootfs);
       const res = await runStep({ ...base, rootfs }, io, ropts);
       if (res.exitCode !== 0) throw new RunFailedError(where, argv.join(' '), res.exitCode);
-      written = await diffTrees(before, rootfs, { ...write, exclude: [...exclude, ...res.createdPaths] });
+      written = await diffTrees(before, rootfs, { ...write, exclude: [...exclude, ...(await dropped(rootfs, res.createdPaths))] });
     }
     const history = { created: ctx.created, created_by: withBuildkitSuffix(step.createdBy), comment: 'buildkit.dockerfile.v0' };
     if (written) st.image = st.image.append(await storeLayerResult(ctx, written), history);

@@ -1,0 +1,58 @@
+import { lstat, readdir } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { RUNTIME_EXCLUDED_PATHS } from '../../runtime/index.js';
+
+export interface MountPointOwners {
+  /** Owner of everything runStep creates (this process: root of its user namespace). */
+  self: { uid: number; gid: number };
+  /**
+   * The step's user, which runStep gives the working directory it had to create;
+   * asked for only when a created dir on the cwd chain is owned by someone else.
+   */
+  cwdOwner?: () => Promise<{ uid: number; gid: number }>;
+}
+
+/**
+ * Which of the paths runStep created as mount points (`createdPaths`) are, after
+ * the step, still exactly what runStep made, so the layer leaves them out: an
+ * empty regular file 0644, or a dir 0755 holding nothing but such untouched
+ * paths and the runtime's generated files; owner unchanged. Anything the step
+ * wrote into, replaced, chmod'ed or chown'ed is kept, as `docker build` keeps it.
+ * `top` is the step's writable layer (overlay upper dir, or the vfs rootfs).
+ */
+export async function untouchedMountPoints(top: string, created: readonly string[], cwd: string, owners: MountPointOwners): Promise<string[]> {
+  const mask = process.umask();
+  const fileMode = 0o644 & ~mask;
+  const dirMode = 0o755 & ~mask;
+  const drop = new Set<string>(RUNTIME_EXCLUDED_PATHS);
+  const cwdChain = new Set<string>();
+  for (let d = posix.normalize('/' + cwd); d !== '/'; d = posix.dirname(d)) cwdChain.add(d);
+  let cwdOwner: Promise<{ uid: number; gid: number }> | undefined;
+  const ownerOk = async (p: string, uid: number, gid: number): Promise<boolean> => {
+    if (uid === owners.self.uid && gid === owners.self.gid) return true;
+    if (!cwdChain.has(p) || !owners.cwdOwner) return false;
+    cwdOwner ??= owners.cwdOwner();
+    const o = await cwdOwner.catch(() => undefined);
+    return o !== undefined && o.uid === uid && o.gid === gid;
+  };
+  // deepest first: a dir's verdict needs its children's
+  const paths = [...new Set(created.map((p) => posix.normalize('/' + p)))].sort((a, b) => b.split('/').length - a.split('/').length);
+  for (const p of paths) {
+    if (drop.has(p)) continue;
+    const host = join(top, p);
+    const st = await lstat(host).catch(() => undefined);
+    if (st === undefined) {
+      drop.add(p); // gone (removed by the step): nothing to leave out, nothing to keep
+      continue;
+    }
+    if (!(await ownerOk(p, st.uid, st.gid))) continue;
+    if (st.isFile()) {
+      if (st.size === 0 && (st.mode & 0o7777) === fileMode && st.nlink === 1) drop.add(p);
+    } else if (st.isDirectory()) {
+      if ((st.mode & 0o7777) !== dirMode) continue;
+      const children = await readdir(host);
+      if (children.every((c) => drop.has(posix.join(p, c)))) drop.add(p);
+    }
+  }
+  return paths.filter((p) => drop.has(p));
+}
