@@ -113,7 +113,9 @@ class Copier {
         const body: Readable = await this.src.fetch(desc);
         const counter = counting(desc, (e) => this.emit(e), (n) => (this.result.bytesCopied += n));
         body.on('error', (e) => counter.destroy(e));
-        await this.dst.push(desc, body.pipe(counter));
+        const piped = body.pipe(counter);
+        // body is src.fetch()'s verifying stream: a destination that can trusts it and hashes nothing again
+        await (this.dst.pushVerified ? this.dst.pushVerified(desc, piped) : this.dst.push(desc, piped));
       } catch (e) {
         this.failure ??= e;
         throw e;

@@ -249,6 +249,19 @@ export class LayoutStore implements Store {
   }
 
   async push(desc: Descriptor, body: Readable | Uint8Array): Promise<void> {
+    return this.write(desc, body, true);
+  }
+
+  /**
+   * Stores a blob from a stream that verifies itself (a BlobSource.fetch() result, see
+   * Store.pushVerified): no second hash here; the temp file is renamed into place only after
+   * the stream ended without error, and its size is checked against `desc.size`.
+   */
+  async pushVerified(desc: Descriptor, body: Readable): Promise<void> {
+    return this.write(desc, body, false);
+  }
+
+  private async write(desc: Descriptor, body: Readable | Uint8Array, verify: boolean): Promise<void> {
     await this.takeLease();
     await this.ensureTmp();
     const final = this.blobPath(desc.digest);
@@ -264,10 +277,13 @@ export class LayoutStore implements Store {
           await fh.close();
         }
       } else {
-        await pipeline(body, new VerifyStream(desc.digest, desc.size, this.where(desc)),
-          createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 }));
+        const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 });
+        if (verify) await pipeline(body, new VerifyStream(desc.digest, desc.size, this.where(desc)), out);
+        else await pipeline(body, out);
         const fh = await open(tmp, 'r');
         try {
+          const { size } = await fh.stat();
+          if (size !== desc.size) throw new SizeMismatchError(desc.size, size, this.where(desc));
           await fh.sync();
         } finally {
           await fh.close();

@@ -26,6 +26,16 @@ export interface ReadableStore extends BlobSource {
 export interface Store extends ReadableStore {
   /** Stores a blob (or manifest/index, by its mediaType); verifies digest and size before it becomes visible. */
   push(desc: Descriptor, body: Readable | Uint8Array): Promise<void>;
+  /**
+   * Optional: stores a blob from a stream that verifies itself, so its bytes are hashed once.
+   * `body` must be a `BlobSource.fetch(desc)` result (possibly passed through a transform that
+   * forwards its errors and does not change bytes): such a stream errors with
+   * DigestMismatchError/SizeMismatchError instead of ending when the bytes do not match `desc`.
+   * The store does not hash again, but still makes the blob visible only after `body` ended
+   * without error and delivered exactly `desc.size` bytes. copy() uses it when the destination
+   * has it, push() otherwise.
+   */
+  pushVerified?(desc: Descriptor, body: Readable): Promise<void>;
   /** Points `ref` at `desc` (a manifest or index already pushed). */
   tag(desc: Descriptor, ref: string): Promise<void>;
 }

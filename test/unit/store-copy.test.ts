@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isIndex, isManifest, type Descriptor, type ImageIndex, type ImageManifest } from '../../src/oci/index.js';
+import { DigestMismatchError, isIndex, isManifest, type Descriptor, type ImageIndex, type ImageManifest } from '../../src/oci/index.js';
 import { LayoutStore, copy, type CopyEvent, type Store } from '../../src/store/index.js';
 import { testImages, type TestImages } from '../helpers/images.js';
 
@@ -121,5 +121,37 @@ describe('copy', () => {
     const r = await copy(src, imgs.busybox.descriptor, dst, undefined);
     expect(dst.calls.some((c) => c.op === 'tag')).toBe(false);
     expect(await dst.exists(r.descriptor)).toBe(true);
+  });
+
+  it('hands blobs to a layout destination as verified streams (hashed once), and a corrupted source blob still never becomes visible', async () => {
+    const dst = await LayoutStore.open(join(work, `dst-${++n}`));
+    let verifiedPushes = 0;
+    const pushVerified = dst.pushVerified.bind(dst);
+    dst.pushVerified = (d, body) => {
+      verifiedPushes++;
+      return pushVerified(d, body);
+    };
+    await copy(src, imgs.busybox.descriptor, dst, undefined);
+    expect(verifiedPushes).toBeGreaterThan(0);
+
+    const brokenDir = join(work, `src-${++n}`);
+    cpSync(imgs.dir, brokenDir, { recursive: true });
+    const broken = await LayoutStore.open(brokenDir, { create: false });
+    const manifest = JSON.parse((await broken.fetchBytes(imgs.busybox.descriptor)).toString()) as ImageManifest;
+    const layer = manifest.layers[0] as Descriptor;
+    const bytes = readFileSync(broken.blobPath(layer.digest));
+    bytes[bytes.length >> 1] ^= 0xff;
+    writeFileSync(broken.blobPath(layer.digest), bytes);
+    const dst2 = await LayoutStore.open(join(work, `dst-${++n}`));
+    await expect(copy(broken, imgs.busybox.descriptor, dst2, 'x')).rejects.toBeInstanceOf(DigestMismatchError);
+    expect(existsSync(dst2.blobPath(layer.digest))).toBe(false);
+  });
+
+  it('a layout refuses a verified stream that delivers a different number of bytes than the descriptor says', async () => {
+    const dst = await LayoutStore.open(join(work, `dst-${++n}`));
+    const data = Buffer.from('twelve bytes');
+    const d: Descriptor = { mediaType: 'application/octet-stream', digest: `sha256:${'a'.repeat(64)}`, size: data.length + 1 };
+    await expect(dst.pushVerified(d, Readable.from([data]))).rejects.toThrow(/size|bytes/i);
+    expect(existsSync(dst.blobPath(d.digest))).toBe(false);
   });
 });

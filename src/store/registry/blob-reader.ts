@@ -50,47 +50,102 @@ export async function openBlob(t: BlobReadTarget, desc: Descriptor): Promise<Rea
   const first = await getFrom(t, desc, 0);
   t.client.emit({ type: 'blob-fetch', registry: t.client.registry, repository: t.repository, digest: desc.digest, size: desc.size });
 
-  async function* bytes(): AsyncGenerator<Buffer> {
-    const hash = createHash(algorithm);
-    let received = 0;
-    let res = first;
-    let failures = 0;
-    for (;;) {
-      let skip = res.status === 206 ? 0 : received;
-      try {
-        for await (const chunk of res.body) {
-          let c = chunk as Buffer;
-          if (skip > 0) {
-            if (c.length <= skip) {
-              skip -= c.length;
-              continue;
-            }
-            c = c.subarray(skip);
-            skip = 0;
-          }
-          received += c.length;
-          if (received > desc.size) throw new SizeMismatchError(desc.size, received, where);
-          hash.update(c);
-          yield c;
-        }
-        if (received < desc.size) throw Object.assign(new Error(`body ended after ${received} of ${desc.size} bytes`), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
-        break;
-      } catch (e) {
-        if (e instanceof SizeMismatchError) throw e;
-        failures++;
-        if (failures >= policy.attempts) throw new RegistryUnreachableError(ctx, e, `connection broke after ${received} of ${desc.size} bytes, ${failures} times`);
-        const delayMs = backoffDelay(policy, failures);
-        t.client.emit({ type: 'retry', registry: t.client.registry, operation: ctx.operation, attempt: failures, delayMs, reason: networkErrorCode(e) ?? 'stream broke' });
-        await sleep(delayMs);
-        res.body.destroy();
-        res = await getFrom(t, desc, received);
-        t.client.emit({ type: 'blob-fetch', registry: t.client.registry, repository: t.repository, digest: desc.digest, size: desc.size, resumedAt: received });
-      }
-    }
-    const actual = `${algorithm}:${hash.digest('hex')}`;
-    if (received !== desc.size) throw new SizeMismatchError(desc.size, received, where);
-    if (actual !== desc.digest) throw new DigestMismatchError(desc.digest, actual, where);
-  }
+  // A plain Readable fed from the response body's 'data' events (pausing it for backpressure):
+  // one hop per chunk instead of an async iterator plus an async generator.
+  const hash = createHash(algorithm);
+  let received = 0;
+  let failures = 0;
+  let current: RegistryResponse = first;
+  let skip = 0;
+  /** Bumped whenever a response is dropped, so its late events are ignored. */
+  let generation = 0;
+  const out = new Readable({
+    highWaterMark: 1 << 20,
+    read() {
+      current.body.resume();
+    },
+    destroy(err, cb) {
+      generation++;
+      current.body.destroy();
+      cb(err);
+    },
+  });
 
-  return Readable.from(bytes(), { objectMode: false, highWaterMark: 1 << 20 });
+  const finish = (): void => {
+    generation++;
+    const actual = `${algorithm}:${hash.digest('hex')}`;
+    if (received !== desc.size) out.destroy(new SizeMismatchError(desc.size, received, where));
+    else if (actual !== desc.digest) out.destroy(new DigestMismatchError(desc.digest, actual, where));
+    else out.push(null);
+  };
+
+  const broke = async (e: unknown): Promise<void> => {
+    generation++;
+    if (out.destroyed) return;
+    if (e instanceof SizeMismatchError) {
+      out.destroy(e);
+      return;
+    }
+    failures++;
+    if (failures >= policy.attempts) {
+      out.destroy(new RegistryUnreachableError(ctx, e, `connection broke after ${received} of ${desc.size} bytes, ${failures} times`));
+      return;
+    }
+    const delayMs = backoffDelay(policy, failures);
+    t.client.emit({ type: 'retry', registry: t.client.registry, operation: ctx.operation, attempt: failures, delayMs, reason: networkErrorCode(e) ?? 'stream broke' });
+    await sleep(delayMs);
+    current.body.destroy();
+    if (out.destroyed) return;
+    try {
+      const res = await getFrom(t, desc, received);
+      if (out.destroyed) {
+        res.body.destroy();
+        return;
+      }
+      t.client.emit({ type: 'blob-fetch', registry: t.client.registry, repository: t.repository, digest: desc.digest, size: desc.size, resumedAt: received });
+      attach(res);
+    } catch (err) {
+      out.destroy(err as Error);
+    }
+  };
+
+  const attach = (res: RegistryResponse): void => {
+    current = res;
+    skip = res.status === 206 ? 0 : received;
+    const gen = ++generation;
+    const body = res.body;
+    body.on('data', (chunk: Buffer) => {
+      if (gen !== generation) return;
+      let c = chunk;
+      if (skip > 0) {
+        if (c.length <= skip) {
+          skip -= c.length;
+          return;
+        }
+        c = c.subarray(skip);
+        skip = 0;
+      }
+      received += c.length;
+      if (received > desc.size) {
+        void broke(new SizeMismatchError(desc.size, received, where));
+        return;
+      }
+      hash.update(c);
+      if (!out.push(c)) body.pause();
+    });
+    body.once('end', () => {
+      if (gen !== generation) return;
+      if (received < desc.size) void broke(Object.assign(new Error(`body ended after ${received} of ${desc.size} bytes`), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      else finish();
+    });
+    body.on('error', (e: Error) => {
+      if (gen === generation) void broke(e);
+    });
+    body.once('close', () => {
+      // closed without 'end' or 'error' (aborted): treat as a broken connection
+      if (gen === generation && !body.readableEnded) void broke(Object.assign(new Error('body closed early'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    });
+  };
+  attach(first);
+  return out;
 }
