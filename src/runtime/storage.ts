@@ -52,7 +52,10 @@ export function overlayMountPlan(layout: OverlayLayout, driver: Exclude<StorageD
     const rel = (p: string) => (base ? relative(base, p) || '.' : p);
     const lowers = links.length > 0 ? links.map(([n]) => n) : layout.lowers.map(rel);
     const opts = [`lowerdir=${lowers.join(':')}`, `upperdir=${rel(layout.upper)}`, `workdir=${rel(layout.work)}`];
-    if (driver === 'overlay' && userns) opts.push('userxattr');
+    // diffOverlay reads the upper dir as a plain change set, without redirect or metacopy xattrs:
+    // as real root turn both off (kernels may default them on); `userxattr` already disables them
+    // in a user namespace, where naming them is refused.
+    if (driver === 'overlay') opts.push(...(userns ? ['userxattr'] : ['redirect_dir=off', 'metacopy=off']));
     return opts;
   };
   let options = build(undefined);

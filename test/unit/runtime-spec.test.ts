@@ -65,7 +65,7 @@ describe('ociConfig: runtime-spec bundle for a step', () => {
 describe('overlayMountPlan', () => {
   const layout = { lowers: ['/s/l2', '/s/l1'], upper: '/s/u', work: '/s/w' };
   it.each([
-    ['overlay', false, ['lowerdir=/s/l2:/s/l1', 'upperdir=/s/u', 'workdir=/s/w'], 'trusted.overlay.opaque'],
+    ['overlay', false, ['lowerdir=/s/l2:/s/l1', 'upperdir=/s/u', 'workdir=/s/w', 'redirect_dir=off', 'metacopy=off'], 'trusted.overlay.opaque'],
     ['overlay', true, ['lowerdir=/s/l2:/s/l1', 'upperdir=/s/u', 'workdir=/s/w', 'userxattr'], 'user.overlay.opaque'],
     ['fuse-overlayfs', true, ['lowerdir=/s/l2:/s/l1', 'upperdir=/s/u', 'workdir=/s/w'], 'user.fuseoverlayfs.opaque'],
   ] as const)('%s (userns %s) -> %j', (driver, userns, options, opaque) => {
