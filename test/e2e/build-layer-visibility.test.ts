@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
@@ -175,5 +175,18 @@ describe('USER and cwd: the step\'s view of a base with opaque dirs', () => {
     expect(img.file('tmp/uid')).toBe('1000\n');
     expect(img.file('pwd.txt')).toBe('/data/sub\n');
     expect(img.file('ls.txt')).toBe('');
+  });
+});
+
+describe('COPY: a named source that is a symlink', () => {
+  it('copies the content of its target inside the context (was ELOOP)', async () => {
+    const ctx = makeContext({ Dockerfile: 'FROM scratch\nCOPY link /copied\n', 'real.txt': 'real\n' });
+    symlinkSync('real.txt', join(ctx, 'link'));
+    const out = mkdtempSync(join(tmpdir(), 'slipway-out-'));
+    const r = await slipway(['build', '--root', root, '--progress', 'plain', '--output', `type=oci,dest=${out}/img`, ctx]);
+    expect(r.code, r.stderr).toBe(0);
+    const img = await readLayout(join(out, 'img'));
+    expect(img.stat('copied')).toMatchObject({ type: 'file' });
+    expect(img.file('copied')).toBe('real\n');
   });
 });

@@ -57,6 +57,19 @@ describe('COPY source resolution (docker rules)', () => {
     expect(by['d/lib/x.js']?.type === 'hardlink' || by['d/lib/hard.js']?.type === 'hardlink').toBe(true);
   });
 
+  it('a named symlink source resolves inside the root: its target is read, never a host path', async () => {
+    symlinkSync('/a.txt', join(ctxDir, 'abs-in'));
+    symlinkSync('/etc/hostname', join(ctxDir, 'abs-out'));
+    symlinkSync('src', join(ctxDir, 'srclink'));
+    const es = await resolveCopy(root(), req(['link', 'abs-in', 'abs-out'], '/d/'), imageFs(['/']));
+    const by = Object.fromEntries(es.map((e) => [e.path, e]));
+    expect(by['d/link']).toMatchObject({ type: 'file', source: join(ctxDir, 'a.txt') });
+    expect(by['d/abs-in']).toMatchObject({ type: 'file', source: join(ctxDir, 'a.txt') });
+    // /etc/hostname inside the context does not exist: the dangling link is copied as a link
+    expect(by['d/abs-out']).toMatchObject({ type: 'symlink', linkname: '/etc/hostname' });
+    expect(await paths(req(['srclink'], '/app/'))).toEqual(['app/lib/', 'app/lib/hard.js', 'app/lib/x.js', 'app/main.js', 'app/secret.env']);
+  });
+
   it('symlinks inside a copied directory stay symlinks', async () => {
     const es = await resolveCopy({ ...root(), dir: ctxDir }, req(['.'], '/all/'), imageFs(['/']));
     expect(es.find((e) => e.path === 'all/link')).toMatchObject({ type: 'symlink', linkname: 'a.txt' });
