@@ -1,5 +1,12 @@
-import { DockerfileParser } from 'dockerfile-ast';
+import { createRequire } from 'node:module';
+import type { DockerfileParser as Parser } from 'dockerfile-ast';
 import type { ParserDirectives } from './types.js';
+
+const requireCjs = createRequire(import.meta.url);
+let parser: typeof Parser | undefined;
+/** dockerfile-ast (~50 ms to load) is loaded only for a Dockerfile that may have directives. */
+const DockerfileParser = (): typeof Parser =>
+  (parser ??= (requireCjs('dockerfile-ast') as { DockerfileParser: typeof Parser }).DockerfileParser);
 
 const KNOWN = new Set(['syntax', 'escape', 'check']);
 
@@ -20,7 +27,9 @@ export function readDirectives(text: string): { directives: ParserDirectives; pr
   let expectLine = 0;
   // Directives can only be on the leading comment lines: give dockerfile-ast just those.
   const head = /^(?:\ufeff)?(?:[ \t]*#[^\n]*\n)*/.exec(text)?.[0] ?? '';
-  for (const d of DockerfileParser.parse(head).getDirectives()) {
+  // The first directive must be on line 1, as `# name=value`: without a '=' there, there are none.
+  if (!/^(?:\ufeff)?[ \t]*#[^\n]*=/.test(head)) return { directives, problems };
+  for (const d of DockerfileParser().parse(head).getDirectives()) {
     const line = d.getRange().start.line;
     const name = d.getName().toLowerCase();
     if (line !== expectLine || !KNOWN.has(name)) break;

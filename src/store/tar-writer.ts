@@ -1,9 +1,14 @@
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { pack, type Pack } from 'tar-stream';
+import { createRequire } from 'node:module';
+import type { Pack, pack as packFn } from 'tar-stream';
 import { VerifyStream, parseDigest, type Descriptor } from '../oci/index.js';
 import { BlobNotFoundError, RefNotFoundError } from './errors.js';
 import type { Store } from './store.js';
+
+const requireCjs = createRequire(import.meta.url);
+/** tar-stream loads when an archive is written, not at every CLI start. */
+const pack = (): Pack => (requireCjs('tar-stream') as { pack: typeof packFn }).pack();
 
 /** Entries get this mtime, so the same image always gives the same archive bytes. */
 const ARCHIVE_MTIME = new Date(0);

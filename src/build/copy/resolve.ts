@@ -63,15 +63,20 @@ async function expandGlob(root: string, pattern: string): Promise<string[]> {
     for (const base of current) {
       if (!hasGlob(seg)) {
         const p = base === '' ? seg : `${base}/${seg}`;
-        if (await lstat(join(root, p)).then(() => true, () => false)) next.push(p);
+        if (await existsInRoot(root, p)) next.push(p);
         continue;
       }
-      const names = await readdir(join(root, base)).catch(() => [] as string[]);
+      const names = await readdir(join(root, await resolveInRoot(root, base))).catch(() => [] as string[]);
       for (const n of names.sort()) if (micromatch().isMatch(n, seg, { dot: true })) next.push(base === '' ? n : `${base}/${n}`);
     }
     current = next;
   }
   return current.filter((p) => p !== '');
+}
+
+/** Whether `rel` exists in `root`, its parents' symlinks resolved inside the root (the last one not followed). */
+async function existsInRoot(root: string, rel: string): Promise<boolean> {
+  return lstat(join(root, await resolveInRoot(root, rel, false))).then(() => true, () => false);
 }
 
 function fileType(st: Stats): LayerEntry['type'] | undefined {
@@ -185,8 +190,7 @@ export async function resolveCopy(root: SourceRoot, req: CopyRequest, fs: FsView
       expanded.push({ written: s, matched: await expandGlob(root.dir, clean), glob: true });
       continue;
     }
-    const exists = await lstat(join(root.dir, clean)).then(() => true, () => false);
-    if (!exists) {
+    if (!(await existsInRoot(root.dir, clean))) {
       throw new CopySourceError(`${req.where}: COPY source "${s}" not found in ${root.name}`, root.context ? 'check the path (it is relative to the build context, not the Dockerfile)' : 'check the path inside that stage or image');
     }
     if (clean !== '' && root.ignored?.(clean) === true) {
@@ -207,7 +211,7 @@ export async function resolveCopy(root: SourceRoot, req: CopyRequest, fs: FsView
       // as a chroot would; a dangling link stays a link
       const real = await resolveInRoot(root.dir, m);
       const realSt = await lstat(join(root.dir, real)).catch(() => undefined);
-      const src = realSt !== undefined ? real : m;
+      const src = realSt !== undefined ? real : await resolveInRoot(root.dir, m, false);
       const host = join(root.dir, src);
       const st = realSt ?? (await lstat(host));
       const base = req.parents ? parentsSuffix(e.written, m) : posix.basename(m);

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { posix } from 'node:path';
-import tar from 'tar-stream';
+import { createRequire } from 'node:module';
+import type Tar from 'tar-stream';
 import type { KeepSet } from './in-place-keep.js';
 
 export interface LayerFilterOptions {
@@ -14,7 +15,11 @@ export interface LayerFilterOptions {
   onWhiteoutHoldingKept?(path: string): void;
 }
 
-type PaxHeaders = tar.Header & { pax?: Record<string, string> | null };
+const requireCjs = createRequire(import.meta.url);
+/** tar-stream loads when a layer is filtered, not at every CLI start. */
+const tarStream = (): typeof Tar => requireCjs('tar-stream') as typeof Tar;
+
+type PaxHeaders = Tar.Header & { pax?: Record<string, string> | null };
 
 interface WritableLike {
   write(chunk: Buffer): boolean;
@@ -74,6 +79,7 @@ export function classifyEntry(h: { name: string; type?: string | null; linkname?
  * the store). Streaming: nothing is held in memory beyond one entry's buffers.
  */
 export function filterLayerTar(input: AsyncIterable<Buffer>, opts: LayerFilterOptions): AsyncIterable<Buffer> {
+  const tar = tarStream();
   const extract = tar.extract();
   const pack = tar.pack();
   const warned = new Set<string>();
