@@ -70,6 +70,17 @@ describe('COPY source resolution (docker rules)', () => {
     expect(await paths(req(['srclink'], '/app/'))).toEqual(['app/lib/', 'app/lib/hard.js', 'app/lib/x.js', 'app/main.js', 'app/secret.env']);
   });
 
+  it('a symlinked dir pointing out of the root never reads host files, named or by wildcard', async () => {
+    symlinkSync('/etc', join(ctxDir, 'hostetc'));
+    await expect(resolveCopy(root(), req(['hostetc/passwd'], '/d/'), imageFs(['/']))).rejects.toThrow(/COPY source "hostetc\/passwd" not found in build context/);
+    expect(await paths(req(['hostetc/pass*'], '/d/'), imageFs(['/']))).toEqual([]);
+    // the same link resolved inside the root works when the target exists there
+    mkdirSync(join(ctxDir, 'etc'), { recursive: true });
+    writeFileSync(join(ctxDir, 'etc', 'passwd'), 'in context\n');
+    const es = await resolveCopy(root(), req(['hostetc/passwd', 'hostetc/pass*'], '/d/'), imageFs(['/']));
+    expect(es.filter((e) => e.type === 'file').map((e) => e.source)).toEqual([join(ctxDir, 'etc', 'passwd')]);
+  });
+
   it('symlinks inside a copied directory stay symlinks', async () => {
     const es = await resolveCopy({ ...root(), dir: ctxDir }, req(['.'], '/all/'), imageFs(['/']));
     expect(es.find((e) => e.path === 'all/link')).toMatchObject({ type: 'symlink', linkname: 'a.txt' });
