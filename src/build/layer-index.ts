@@ -1,10 +1,10 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { createGunzip } from 'node:zlib';
-import { PassThrough, type Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import type { Digest } from '../oci/index.js';
 import type { Layer } from '../image/index.js';
+import { decompressed } from '../snapshot/index.js';
 import type { ExistingPath, FsView } from './copy/entries.js';
 
 /** Files whose content the index keeps (what COPY --chown and USER resolution read). */
@@ -25,10 +25,11 @@ function norm(name: string): string {
   return posix.normalize(name.replace(/^\.?\/+/, '')).replace(/\/+$/, '').replace(/^\.$/, '');
 }
 
-async function buildIndex(stream: Readable, gzip: boolean): Promise<LayerIndex> {
+async function buildIndex(stream: Readable): Promise<LayerIndex> {
   const idx: LayerIndex = { entries: {}, whiteouts: [], opaque: [] };
   const ex = tar.extract();
-  const input = gzip ? stream.pipe(createGunzip()) : stream.pipe(new PassThrough());
+  // gzip, zstd or plain, sniffed (the media type may say either for the build's own layers)
+  const input = Readable.from((await decompressed(stream)).stream);
   input.on('error', (e) => ex.destroy(e));
   input.pipe(ex);
   for await (const entry of ex) {
@@ -72,7 +73,7 @@ export class LayerIndexCache {
         } catch {
           /* build it */
         }
-        const idx = await buildIndex(await layer.open(), /gzip/.test(layer.descriptor.mediaType));
+        const idx = await buildIndex(await layer.open());
         await mkdir(this.dir, { recursive: true });
         const tmp = `${file}.${process.pid}.tmp`;
         await writeFile(tmp, JSON.stringify(idx));
@@ -90,9 +91,8 @@ export class LayerIndexCache {
    * layer dirs, whose opaque xattrs Node cannot see.
    */
   async opaqueDirs(layers: readonly Layer[]): Promise<Set<string>[]> {
-    const out: Set<string>[] = [];
-    for (const l of layers) out.unshift(new Set((await this.load(l)).opaque.map((d) => posix.normalize('/' + d))));
-    return out;
+    const idx = await Promise.all(layers.map((l) => this.load(l)));
+    return idx.map((x) => new Set(x.opaque.map((d) => posix.normalize('/' + d)))).reverse();
   }
 
   /** A view of the filesystem the layers make, top layer wins, whiteouts honoured. */

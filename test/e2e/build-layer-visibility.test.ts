@@ -190,3 +190,23 @@ describe('COPY: a named source that is a symlink', () => {
     expect(img.file('copied')).toBe('real\n');
   });
 });
+
+describe('layer index over the build\'s own layers', () => {
+  it('RUN after RUN and COPY --from a stage work with zstd layers', async () => {
+    const ctx = makeContext({
+      Dockerfile: `FROM ${busybox} AS bb
+FROM scratch AS s
+COPY --from=bb /bin/busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir /d && /bin/busybox echo a > /d/a"]
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox cat /d/a /d/a > /b"]
+FROM scratch
+COPY --from=s /b /b
+`,
+    });
+    const out = mkdtempSync(join(tmpdir(), 'slipway-out-'));
+    const r = await slipway(['build', '--root', root, '--progress', 'plain', '--compression', 'zstd', '--output', `type=oci,dest=${out}/img`, ctx]);
+    expect(r.code, r.stderr).toBe(0);
+    const img = await readLayout(join(out, 'img'));
+    expect(img.file('b')).toBe('a\na\n');
+  });
+});
