@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { SlipwayError, errorMessage } from '../index.js';
+import { SlipwayError, errorMessage } from '../startup.js';
 import type { Command, CommandContext, OptionSpec } from './command.js';
 import { GLOBAL_OPTIONS } from './command.js';
 import { commandHelp, mainHelp } from './help.js';
-import { COMMANDS } from './commands/index.js';
+import { reexecEarly } from './early.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -29,13 +29,20 @@ export interface MainIO {
 /** Runs the CLI; returns the exit code. Never throws. */
 export async function main(argv: string[], io: MainIO): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    io.stdout.write(mainHelp(COMMANDS, version()));
-    return name === undefined ? 2 : 0;
-  }
   if (name === '--version' || name === 'version') {
     io.stdout.write(`slipway ${version()}\n`);
     return 0;
+  }
+  try {
+    await reexecEarly(argv, io.env);
+  } catch (err) {
+    return reportError(err, rest.includes('--debug'), io.stderr);
+  }
+  // the command table loads the whole public API (src/index.ts): only now
+  const { COMMANDS } = await import('./commands/index.js');
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(mainHelp(COMMANDS, version()));
+    return name === undefined ? 2 : 0;
   }
   const cmd: Command | undefined = COMMANDS.find((c) => c.name === name);
   if (!cmd) {
