@@ -175,6 +175,8 @@ describe('USER and cwd: the step\'s view of a base with opaque dirs', () => {
     expect(img.file('tmp/uid')).toBe('1000\n');
     expect(img.file('pwd.txt')).toBe('/data/sub\n');
     expect(img.file('ls.txt')).toBe('');
+    // the cwd runStep made for user 1000 (owned by it) and left untouched is no part of the layers
+    for (const l of img.image.layers.slice(-2)) expect(await layerNames(l)).not.toContain('data/sub/');
   });
 });
 
