@@ -1,12 +1,12 @@
 import type { Command } from '../command.js';
 import { str } from '../command.js';
-import { hostPlatform, formatPlatform, localStoreRoot, runtimeInfo, storePaths, UsageError, type RunIsolation, type RuntimeInfo } from '../../index.js';
+import { detectBuildMode, formatBuildModeReport, hostPlatform, formatPlatform, localStoreRoot, runtimeInfo, storePaths, UsageError, type BuildModeReport, type RunIsolation, type RuntimeInfo } from '../../index.js';
 
 function ranges(r: RuntimeInfo['subuids']): string {
   return r.length === 0 ? 'none' : r.map((x) => `${x.start}-${x.start + x.count - 1} (${x.count})`).join(', ');
 }
 
-function text(info: RuntimeInfo & { version: string; platform: string }): string {
+function text(info: RuntimeInfo & { version: string; platform: string; buildMode: BuildModeReport }): string {
   const lines = [
     `version: ${info.version}`,
     `platform: ${info.platform}`,
@@ -21,6 +21,8 @@ function text(info: RuntimeInfo & { version: string; platform: string }): string
     `oci runtime: ${info.ociRuntime ? `${info.ociRuntime.name} ${info.ociRuntime.path} (${info.ociRuntime.reason})` : 'none'}`,
   ];
   for (const f of info.fixes) lines.push(`fix: ${f}`);
+  // which of the three build modes this machine allows, every blocker with its fix
+  lines.push(...formatBuildModeReport(info.buildMode));
   return lines.join('\n') + '\n';
 }
 
@@ -46,7 +48,8 @@ export const infoCommand: Command = {
       ...(str(ctx, 'storage-driver') ? { storageDriver: str(ctx, 'storage-driver')! } : {}),
       ...((process.getuid?.() ?? 0) === 0 ? { stateDir: storePaths(localStoreRoot(ctx.env, str(ctx, 'root'))).tmp } : {}),
     });
-    const info = { version: process.version, platform: formatPlatform(hostPlatform()), ...ri };
+    const buildMode = await detectBuildMode({ env: ctx.env });
+    const info = { version: process.version, platform: formatPlatform(hostPlatform()), ...ri, buildMode };
     if (format === 'json') ctx.stdout.write(JSON.stringify(info, null, 2) + '\n');
     else ctx.stdout.write(text(info));
   },
