@@ -122,6 +122,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       });
     }
     if (infos.size > 0) plan = createPlan(parsed, { ...planOpts, baseImage: (ref) => infos.get(ref) });
+    assertRunStepsPossible(mode, plan, df.name); // build modes (issue 7): ONBUILD RUN triggers of the bases, refused in mode 3 too
     checkMountSources(plan, options, df.name);
     const buildContext = await BuildContext.open(options.context, df.path !== undefined ? { dockerfile: df.path } : {});
     const contextRoot = { dir: buildContext.root, name: 'build context', context: true, ignored: (rel: string) => buildContext.isIgnored(rel) };
@@ -172,7 +173,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       },
     };
     // independent stages run in parallel, wave by wave, at most --jobs at once
-    const jobs = options.jobs ?? availableParallelism();
+    const jobs = mode.mode === 2 ? 1 : (options.jobs ?? availableParallelism()); // build modes (issue 7): in place there is one root filesystem
     for (const level of plan.levels) await limited(level, jobs, async (i) => void (await ctx.stageImage(i)));
     let image = await ctx.stageImage(plan.target);
     image = image.withConfig((c) => {

@@ -79,6 +79,18 @@ describe.skipIf(why !== null)('build mode 3: no user namespace, not root', () =>
     expect(owners.has(`${uid}:${uid}`)).toBe(false);
   });
 
+  it('an ONBUILD RUN of the base image is refused the same way, located at the FROM line', async () => {
+    const out = openDir('slipway-norun-onbuild-');
+    const trig = makeContext({ Dockerfile: `FROM ${base}\nONBUILD RUN echo triggered > /t\n` });
+    const made = await slipway(['build', '--root', join(out, 'store-ref'), '--output', `type=oci,dest=${out}/onbuild`, trig]);
+    expect(made.code, made.stderr).toBe(0);
+    execFileSync('chmod', ['-R', 'a+rX', out]);
+    const ctx = open(makeContext({ Dockerfile: `FROM oci:${out}/onbuild\nCOPY a.txt /a\n`, 'a.txt': 'a' }));
+    const r = await slipwayLockedDown('nonroot', ['build', '--progress', 'plain', '--root', join(out, 'store'), ctx], { binds: [ctx, out] });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Dockerfile:1: RUN needs a user namespace or root in a container: user namespaces are disabled/);
+  });
+
   it('a Dockerfile with RUN fails at once, one located line per step, before pulling anything', async () => {
     // the base cannot be pulled (nothing listens there): had slipway tried, the error would say so
     const ctx = open(makeContext({ Dockerfile: 'FROM 127.0.0.1:9/nothing/here:1\nCOPY a.txt /a\nRUN echo one\nENV X=1\nRUN --mount=type=cache,target=/c \\\n  echo two\n', 'a.txt': 'a' }));
