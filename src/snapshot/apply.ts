@@ -6,6 +6,7 @@ import {
   type Stats,
 } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { join } from 'node:path';
 import { decompressed } from './compression.js';
 import { SlipwayError } from '../oci/index.js';
 import { LayerCorruptError, LayerUnsafeError, UnsupportedCompressionError } from './errors.js';
@@ -179,7 +180,7 @@ class Applier {
       this.whiteout(e, parentComps, base);
       return;
     }
-    const parent = this.scoped.resolveDir(parentComps, e.name, true, (rel) => this.thisLayer.add(rel)) as string;
+    const parent = this.scoped.resolveDir(parentComps, e.name, true, (rel) => this.implicitParent(rel)) as string;
     const rel = joinRel(parent, base);
     const p = this.scoped.abs(rel);
     const existing = lstatMaybe(p);
@@ -306,7 +307,7 @@ class Applier {
     const overlay = this.opts.mode === 'overlay';
     const hidden = base.slice(WHITEOUT_PREFIX.length);
     if (hidden === '' || hidden === '.' || hidden === '..') throw new UnsafePathError(e.name, 'is a whiteout for an invalid name');
-    const parent = this.scoped.resolveDir(parentComps, e.name, overlay, (rel) => this.thisLayer.add(rel));
+    const parent = this.scoped.resolveDir(parentComps, e.name, overlay, (rel) => this.implicitParent(rel));
     if (parent === undefined) return; // nothing below to hide
     if (base === OPAQUE_WHITEOUT) {
       if (overlay) this.opaque.add(parent);
@@ -352,6 +353,28 @@ class Applier {
     const comps = rel.split('/');
     const parent = this.scoped.resolveDir(comps.slice(0, -1), rel, false);
     return parent === comps.slice(0, -1).join('/') && lstatMaybe(this.scoped.abs(rel)) !== undefined;
+  }
+
+  /**
+   * A parent directory the tar does not list. In a flat rootfs it only appears
+   * where nothing was below. In overlay mode this dir is a lower of its own and its
+   * attributes win over the same dir in the layers below, so it takes the nearest
+   * lower's owner, mode and mtime: a layer listing only `home/user/work/` must not
+   * turn `home/user` (1000:1000 below) into root's.
+   */
+  private implicitParent(rel: string): void {
+    this.thisLayer.add(rel);
+    if (this.opts.mode !== 'overlay') return;
+    for (const lower of this.opts.lowerDirs ?? []) {
+      const st = lstatMaybe(join(lower, rel));
+      if (st === undefined) continue;
+      if (st.isDirectory()) {
+        const p = this.scoped.abs(rel);
+        this.own(() => lchownSync(p, st.uid, st.gid), rel);
+        this.dirs.push({ rel, mode: st.mode, mtime: st.mtimeMs / 1000 });
+      }
+      return; // a whiteout, file or symlink below: nothing to mirror
+    }
   }
 
   async finish(): Promise<void> {

@@ -118,6 +118,15 @@ describe('applyLayer: changeset rules', () => {
     expect(tree(up)).toEqual(['x/ 755 0:0', 'x/link 600 0:0 data']);
   });
 
+  it('overlay mode gives parents the tar does not list the attributes of the same dir below', async () => {
+    const low = fresh();
+    await apply(low, [{ name: 'home/' }, { name: 'home/user/', mode: 0o700, uid: 1000, gid: 1000 }], { mode: 'overlay' });
+    const up = fresh();
+    // only the new dir is listed: home/ and home/user/ are implicit, and must not turn root-owned 0755
+    await apply(up, [{ name: 'home/user/work/', uid: 1000, gid: 1000 }, { name: 'new/deep/f', content: 'x' }], { mode: 'overlay', lowerDirs: [low] });
+    expect(tree(up)).toEqual(['home/ 755 0:0', 'home/user/ 700 1000:1000', 'home/user/work/ 755 1000:1000', 'new/ 755 0:0', 'new/deep/ 755 0:0', 'new/deep/f 644 0:0 x']);
+  });
+
   it('reads PAX long names, binary xattrs and GNU base-256 numbers', async () => {
     const r = fresh();
     const long = `${'d'.repeat(120)}/${'f'.repeat(150)}`;
