@@ -7,11 +7,12 @@
  *   2. `detectStorageDriver(flag)` once: overlay | fuse-overlayfs | vfs.
  *   3. Per RUN: `runStep({ rootfs: { lowers /* topmost first *\/, upper, work } | dir, argv, env, args,
  *      cwd, user, mounts, network, hostname, location }, { stdout, stderr, signal }, { isolation, runtime,
- *      storageDriver, stateDir, log })` -> `{ exitCode, createdPaths, excludedPaths }`.
+ *      storageDriver, stateDir, log })` -> `{ exitCode, createdPaths, mirroredPaths, excludedPaths }`.
  *      Mounts exist only inside the step's own namespaces: nothing to unmount afterwards.
  *   4. Snapshot the upper dir (opaque-dir xattr name: overlayMountPlan(...).opaqueXattr), leaving out
  *      `excludedPaths` (RUNTIME_EXCLUDED_PATHS) and `createdPaths` (mount points runStep made: drop a
- *      created file if empty, a created dir if nothing else was written in it).
+ *      created file if empty, a created dir if nothing else was written in it; `mirroredPaths`: lower dirs runStep copied up to
+ *      hold them, left out when mode/owner are unchanged and all they hold is left out).
  *   vfs: `copyRootfsVfs(mergedDir, stepDir)` and pass the dir as rootfs.
  */
 export type { RunSpec, RunMount, RunIO, RuntimeOptions, StepResult, Isolation as RunIsolation, NetworkMode as RunNetworkMode } from './spec.js';
@@ -25,6 +26,7 @@ export type { StorageDriver, OverlayLayout, MountPlan, StorageDetection } from '
 export { chooseOciRuntime } from './oci-runtime.js';
 export type { OciRuntimeChoice } from './oci-runtime.js';
 export { RootfsView } from './rootfs-view.js';
+export type { MirroredDir } from './rootfs-view.js';
 export { resolveUserSpec as resolveRunUser } from './user.js';
 export type { ResolvedUser } from './user.js';
 export { stepEnvironment, DEFAULT_PATH } from './env.js';

@@ -1,5 +1,13 @@
-import { chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
+
+/** A lower dir ensureDir mirrored into the writable layer, with the attributes it gave the copy. */
+export interface MirroredDir {
+  path: string;
+  mode: number;
+  uid: number;
+  gid: number;
+}
 
 /**
  * A read view of a container root filesystem that is not mounted here: a stack
@@ -89,12 +97,15 @@ export class RootfsView {
   /**
    * Makes sure a directory exists at the (resolved) container path, creating the
    * missing parts in the writable layer (parents copied with their lower
-   * attributes, new ones owned by `owner`). Returns created container paths.
+   * attributes, new ones owned by `owner`). Returns the created container paths,
+   * and the lower dirs it mirrored into the writable layer with the attributes
+   * it gave them (a copy-up of its own making: no change of the step's).
    */
-  ensureDir(path: string, owner?: { uid: number; gid: number }, materialize = false): { path: string; created: string[] } {
+  ensureDir(path: string, owner?: { uid: number; gid: number }, materialize = false): { path: string; created: string[]; mirrored: MirroredDir[] } {
     const r = this.resolve(path);
     const created: string[] = [];
-    if (!materialize && r.stat?.isDirectory()) return { path: r.path, created };
+    const mirrored: MirroredDir[] = [];
+    if (!materialize && r.stat?.isDirectory()) return { path: r.path, created, mirrored };
     const comps = splitPath(r.path);
     let cur = '';
     for (const c of comps) {
@@ -104,25 +115,29 @@ export class RootfsView {
       if (found && found.layer === 0) continue;
       if (found) {
         // Exists in a lower layer: give the upper a matching dir so children can be written.
-        mkdirSync(top, { mode: found.stat.mode & 0o7777 });
+        mkdirSync(top);
         // 65534: the owner is not mapped into this user namespace; leave it ours.
         if (found.stat.uid !== 65534 && found.stat.gid !== 65534) chownQuiet(top, found.stat.uid, found.stat.gid);
+        // after chown (which clears setuid/setgid bits); chmod is not subject to the umask (a 1777 /tmp stays 1777)
+        chmodSync(top, found.stat.mode & 0o7777);
+        const st = lstatSync(top);
+        mirrored.push({ path: cur, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
         continue;
       }
       mkdirSync(top, { mode: 0o755 });
       if (owner) chownQuiet(top, owner.uid, owner.gid);
       created.push(cur);
     }
-    return { path: r.path, created };
+    return { path: r.path, created, mirrored };
   }
 
   /** Makes sure a file (mount point) exists at the container path; returns created paths. */
-  ensureFile(path: string): { path: string; created: string[] } {
+  ensureFile(path: string): { path: string; created: string[]; mirrored: MirroredDir[] } {
     const r = this.resolve(path);
-    if (r.stat) return { path: r.path, created: [] };
-    const { created } = this.ensureDir(posix.dirname(r.path), undefined, true);
+    if (r.stat) return { path: r.path, created: [], mirrored: [] };
+    const { created, mirrored } = this.ensureDir(posix.dirname(r.path), undefined, true);
     writeFileSync(join(this.layers[0]!, r.path), '', { mode: 0o644 });
-    return { path: r.path, created: [...created, r.path] };
+    return { path: r.path, created: [...created, r.path], mirrored };
   }
 }
 

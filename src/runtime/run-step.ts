@@ -9,7 +9,7 @@ import { RuntimeSetupError, StepCancelledError } from './errors.js';
 import { findHostTool } from './host-tools.js';
 import { ociConfig, type OciMount } from './oci-config.js';
 import { chooseOciRuntime } from './oci-runtime.js';
-import { RootfsView } from './rootfs-view.js';
+import { RootfsView, type MirroredDir } from './rootfs-view.js';
 import { RUNTIME_EXCLUDED_PATHS, type Isolation, type RunIO, type RunSpec, type RuntimeOptions, type StepResult } from './spec.js';
 import { chrootMain, containerFstab, shq, stepScript, writeDevSkeleton, type ScriptMount, type ScriptTools } from './step-script.js';
 import { detectStorageDriver, overlayMountPlan, writeMountLinks, type MountPlan, type StorageDriver } from './storage.js';
@@ -74,10 +74,15 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
   const network = spec.network ?? 'host';
 
   const created: string[] = [];
+  const mirrored: MirroredDir[] = [];
+  const note = (t: { created: string[]; mirrored: MirroredDir[] }) => {
+    created.push(...t.created);
+    mirrored.push(...t.mirrored);
+  };
   const cwd = view.ensureDir(spec.cwd || '/', { uid: user.uid, gid: user.gid });
-  created.push(...cwd.created);
+  note(cwd);
   // Mount points the runtime would otherwise create unreported (runc does mkdir them in the rootfs).
-  for (const d of ['/proc', '/sys', '/dev']) created.push(...view.ensureDir(d).created);
+  for (const d of ['/proc', '/sys', '/dev']) note(view.ensureDir(d));
 
   mkdirSync(opts.stateDir ?? tmpdir(), { recursive: true });
   const tmp = mkdtempSync(join(opts.stateDir ?? tmpdir(), 'slipway-step-'));
@@ -102,13 +107,13 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
       const host = join(etc, path.slice(5));
       writeFileSync(host, text, { mode: 0o644 });
       const t = view.ensureFile(path);
-      created.push(...t.created);
+      note(t);
       scriptMounts.push({ kind: 'bind', source: host, target: t.path, readonly: false });
     }
     for (const mnt of spec.mounts ?? []) {
       if (mnt.type === 'tmpfs') {
         const t = view.ensureDir(mnt.target);
-        created.push(...t.created);
+        note(t);
         scriptMounts.push({ kind: 'tmpfs', source: 'tmpfs', target: t.path, readonly: mnt.readonly ?? false, ...(mnt.size ? { size: mnt.size } : {}) });
         continue;
       }
@@ -116,7 +121,7 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
       if (mnt.type === 'cache') mkdirSync(mnt.source, { recursive: true });
       const isDir = statSync(mnt.source).isDirectory();
       const t = isDir ? view.ensureDir(mnt.target) : view.ensureFile(mnt.target);
-      created.push(...t.created);
+      note(t);
       scriptMounts.push({ kind: 'bind', source: mnt.source, target: t.path, readonly: mnt.readonly ?? mnt.type === 'bind' });
     }
     const nofile = currentHardLimit(readQuiet('/proc/self/limits') ?? '', 'Max open files') ?? 1024;
@@ -177,6 +182,7 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
     return {
       exitCode: exit.code,
       createdPaths: created,
+      mirroredPaths: mirrored,
       excludedPaths: RUNTIME_EXCLUDED_PATHS,
       ...(plan ? { overlay: { driver: plan.driver, opaqueXattr: plan.opaqueXattr } } : {}),
     };

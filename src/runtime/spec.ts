@@ -1,3 +1,4 @@
+import type { MirroredDir } from './rootfs-view.js';
 import type { OverlayLayout, StorageDriver } from './storage.js';
 
 export type Isolation = 'oci' | 'chroot';
@@ -76,6 +77,13 @@ export interface StepResult {
    * snapshotter must leave them out unless the step itself wrote them.
    */
   createdPaths: string[];
+  /**
+   * Dirs of the lower layers runStep mirrored into the writable layer (overlay
+   * upper) to create mount points in them, with the mode and owner it gave
+   * them: a copy-up of runStep's own. Leave such a dir out when its mode and
+   * owner are unchanged and everything in it is left out too.
+   */
+  mirroredPaths: MirroredDir[];
   /** Container paths bind-mounted from generated files: never capture them (RUNTIME_EXCLUDED_PATHS). */
   excludedPaths: readonly string[];
   /**

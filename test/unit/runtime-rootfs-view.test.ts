@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -40,5 +40,36 @@ describe('RootfsView: opaque dirs named per layer hide the layers below', () => 
 
   it('an opaque root hides every lower entry', () => {
     expect(new RootfsView([upper, low], [new Set(['/'])]).find('/etc/passwd')).toBeUndefined();
+  });
+});
+
+describe('RootfsView: lower dirs copied up to hold mount points are reported as mirrored', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'slipway-view-mirror-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const [upper, low] = ['upper', 'low'].map((n) => join(dir, n)) as [string, string];
+  mkdirSync(upper);
+  mkdirSync(join(low, 'etc'), { recursive: true });
+  mkdirSync(join(low, 'tmp'));
+  chmodSync(join(low, 'etc'), 0o750);
+  chmodSync(join(low, 'tmp'), 0o1777);
+  const self = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+
+  it('ensureFile under a lower-only dir: the dir is mirrored (with its mode), the file created', () => {
+    const r = new RootfsView([upper, low]).ensureFile('/etc/hosts');
+    expect(r.created).toEqual(['/etc/hosts']);
+    expect(r.mirrored).toEqual([{ path: '/etc', mode: 0o750, ...self }]);
+    expect(lstatSync(join(upper, 'etc')).mode & 0o7777).toBe(0o750);
+  });
+
+  it('a sticky world-writable lower dir is mirrored as 1777 (not cut by the umask)', () => {
+    const r = new RootfsView([upper, low]).ensureDir('/tmp/cache/x');
+    expect(r.created).toEqual(['/tmp/cache', '/tmp/cache/x']);
+    expect(r.mirrored).toEqual([{ path: '/tmp', mode: 0o1777, ...self }]);
+    expect(lstatSync(join(upper, 'tmp')).mode & 0o7777).toBe(0o1777);
+  });
+
+  it('a dir already in the writable layer is neither created nor mirrored', () => {
+    const r = new RootfsView([upper, low]).ensureFile('/etc/resolv.conf');
+    expect(r).toMatchObject({ created: ['/etc/resolv.conf'], mirrored: [] });
   });
 });

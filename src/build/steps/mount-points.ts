@@ -1,6 +1,6 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { RUNTIME_EXCLUDED_PATHS } from '../../runtime/index.js';
+import { RUNTIME_EXCLUDED_PATHS, type MirroredDir } from '../../runtime/index.js';
 
 export interface MountPointOwners {
   /** Owner of everything runStep creates (this process: root of its user namespace). */
@@ -19,8 +19,11 @@ export interface MountPointOwners {
  * paths and the runtime's generated files; owner unchanged. Anything the step
  * wrote into, replaced, chmod'ed or chown'ed is kept, as `docker build` keeps it.
  * `top` is the step's writable layer (overlay upper dir, or the vfs rootfs).
+ * `mirrored`: lower dirs runStep copied up to hold its mount points (/etc for
+ * /etc/hosts); one is left out when its mode and owner are still what runStep
+ * gave it and everything in it is left out too (nothing of the step's is in it).
  */
-export async function untouchedMountPoints(top: string, created: readonly string[], cwd: string, owners: MountPointOwners): Promise<string[]> {
+export async function untouchedMountPoints(top: string, created: readonly string[], cwd: string, owners: MountPointOwners, mirrored: readonly MirroredDir[] = []): Promise<string[]> {
   const mask = process.umask();
   const fileMode = 0o644 & ~mask;
   const dirMode = 0o755 & ~mask;
@@ -36,11 +39,21 @@ export async function untouchedMountPoints(top: string, created: readonly string
     return o !== undefined && o.uid === uid && o.gid === gid;
   };
   // deepest first: a dir's verdict needs its children's
-  const paths = [...new Set(created.map((p) => posix.normalize('/' + p)))].sort((a, b) => b.split('/').length - a.split('/').length);
+  const copied = new Map(mirrored.map((m) => [posix.normalize('/' + m.path), m]));
+  const paths = [...new Set([...created, ...copied.keys()].map((p) => posix.normalize('/' + p)))].sort((a, b) => b.split('/').length - a.split('/').length);
   for (const p of paths) {
     if (drop.has(p)) continue;
     const host = join(top, p);
     const st = await lstat(host).catch(() => undefined);
+    const m = copied.get(p);
+    if (m !== undefined) {
+      // gone (an overlay never removes a dir from its upper, but a vfs step may): the diff sees to it
+      if (st === undefined || !st.isDirectory()) continue;
+      if ((st.mode & 0o7777) !== m.mode || st.uid !== m.uid || st.gid !== m.gid) continue;
+      const children = await readdir(host);
+      if (children.every((c) => drop.has(posix.join(p, c)))) drop.add(p);
+      continue;
+    }
     if (st === undefined) {
       drop.add(p); // gone (removed by the step): nothing to leave out, nothing to keep
       continue;

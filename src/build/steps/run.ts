@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { SlipwayError } from '../../oci/index.js';
 import type { RunStep, RunMount as PlanMount } from '../../plan/types.js';
-import { RUNTIME_EXCLUDED_PATHS, resolveRunUser, runStep, type RunMount } from '../../runtime/index.js';
+import { RUNTIME_EXCLUDED_PATHS, resolveRunUser, runStep, type MirroredDir, type RunMount } from '../../runtime/index.js';
 import { diffOverlay } from '../../snapshot/diff-overlay.js';
 import { diffTrees } from '../../snapshot/diff-trees.js';
 import type { LayerResult } from '../../snapshot/layer-writer.js';
@@ -189,7 +189,8 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
         return resolveRunUser(base.user, await text('/etc/passwd'), await text('/etc/group'), where);
       } } : {}),
     };
-    const dropped = (top: string, created: readonly string[]) => untouchedMountPoints(top, created, base.cwd, owners);
+    const dropped = (top: string, res: { createdPaths: readonly string[]; mirroredPaths: readonly MirroredDir[] }) =>
+      untouchedMountPoints(top, res.createdPaths, base.cwd, owners, res.mirroredPaths);
     let written: LayerResult | undefined;
     if (ctx.inPlace) {
       // mode 2: no namespaces; the executor swaps the stage's layers onto "/" and scans the changes
@@ -210,7 +211,7 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
       const lowerOpaqueDirs = st.image.layers.length > 0 ? await ctx.index.opaqueDirs(st.image.layers) : [];
       const res = await runStep({ ...base, rootfs: { lowers, upper, work }, lowerOpaqueDirs }, io, ropts);
       if (res.exitCode !== 0) throw new RunFailedError(where, argv.join(' '), res.exitCode);
-      written = await diffOverlay(upper, { ...write, exclude: [...exclude, ...(await dropped(upper, res.createdPaths))] });
+      written = await diffOverlay(upper, { ...write, exclude: [...exclude, ...(await dropped(upper, res))] });
     } else {
       const before = await ctx.unpack.flat(st.image.layers);
       const rootfs = join(scratch, 'rootfs');
@@ -218,7 +219,7 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
       await copyTree(before, rootfs);
       const res = await runStep({ ...base, rootfs }, io, ropts);
       if (res.exitCode !== 0) throw new RunFailedError(where, argv.join(' '), res.exitCode);
-      written = await diffTrees(before, rootfs, { ...write, exclude: [...exclude, ...(await dropped(rootfs, res.createdPaths))] });
+      written = await diffTrees(before, rootfs, { ...write, exclude: [...exclude, ...(await dropped(rootfs, res))] });
     }
     const history = { created: ctx.created, created_by: withBuildkitSuffix(step.createdBy), comment: 'buildkit.dockerfile.v0' };
     if (written) st.image = st.image.append(await storeLayerResult(ctx, written), history);

@@ -1,0 +1,78 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { PassThrough } from 'node:stream';
+import tar from 'tar-stream';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Layer } from '../../src/image/index.js';
+import { slipway } from '../helpers/cli.js';
+import { testImageLayout } from '../helpers/images.js';
+import { makeContext, readLayout } from '../helpers/build-fixture.js';
+
+/**
+ * runStep mirrors /etc from the lower layers into the writable layer to put the
+ * mount-point files /etc/hosts, /etc/resolv.conf, /etc/hostname there. That
+ * mirrored dir is runStep's own doing: unless the step changed it, it is no
+ * part of the layer (docker build lists only the changed file and the parents
+ * that really changed).
+ */
+let layout: string;
+let root: string;
+
+beforeAll(async () => {
+  layout = await testImageLayout();
+  root = mkdtempSync(join(tmpdir(), 'slipway-mirrored-root-'));
+});
+
+async function lastLayerNames(dockerfile: string, isolation: string): Promise<{ names: string[]; out: string }> {
+  const ctx = makeContext({ Dockerfile: dockerfile });
+  const out = mkdtempSync(join(tmpdir(), 'slipway-mirrored-out-'));
+  const r = await slipway(['build', '--root', root, '--isolation', isolation, '--output', `type=oci,dest=${out}/img`, ctx]);
+  expect(r.code, r.stderr).toBe(0);
+  const img = await readLayout(join(out, 'img'));
+  return { names: await layerNames(img.image.layers.at(-1)!), out: join(out, 'img') };
+}
+
+/** Entry names of one layer (dirs with a trailing slash), in tar order. */
+async function layerNames(layer: Layer): Promise<string[]> {
+  const ex = tar.extract();
+  const src = await layer.open();
+  const input = /gzip/.test(layer.descriptor.mediaType) ? src.pipe(createGunzip()) : src.pipe(new PassThrough());
+  input.pipe(ex);
+  const names: string[] = [];
+  for await (const e of ex) {
+    names.push(e.header.name.replace(/^\.?\//, '').replace(/\/?$/, e.header.type === 'directory' ? '/' : ''));
+    e.resume();
+  }
+  return names;
+}
+
+describe('RUN: dirs runStep mirrored for its mount points stay out of the layer', () => {
+  it.each(['oci', 'chroot'])('RUN touch /x (%s): the layer holds only x', async (isolation) => {
+    const { names } = await lastLayerNames(`FROM oci:${layout}:busybox\nRUN touch /x\n`, isolation);
+    expect(names).toEqual(['x']);
+  });
+
+  it('RUN writing into /etc keeps etc/ and etc/foo (but not the generated files)', async () => {
+    const { names, out } = await lastLayerNames(`FROM oci:${layout}:busybox\nRUN echo x > /etc/foo\n`, 'chroot');
+    expect(names).toContain('etc/');
+    expect(names).toContain('etc/foo');
+    for (const n of ['etc/hosts', 'etc/resolv.conf', 'etc/hostname']) expect(names).not.toContain(n);
+    const img = await readLayout(out);
+    expect(img.file('etc/foo')).toBe('x\n');
+    expect(img.stat('etc/passwd')).toMatchObject({ type: 'file' });
+  });
+
+  it('RUN rm of a file in /etc keeps etc/ and its whiteout', async () => {
+    const { names, out } = await lastLayerNames(`FROM oci:${layout}:busybox\nRUN rm /etc/group\n`, 'chroot');
+    expect(names).toEqual(['etc/', 'etc/.wh.group']);
+    expect((await readLayout(out)).stat('etc/group')).toBeUndefined();
+  });
+
+  it('RUN chmod on /etc keeps etc/ with its new mode', async () => {
+    const { names, out } = await lastLayerNames(`FROM oci:${layout}:busybox\nRUN chmod 0700 /etc\n`, 'chroot');
+    expect(names).toEqual(['etc/']);
+    expect((await readLayout(out)).stat('etc')).toMatchObject({ type: 'dir', mode: 0o700 });
+  });
+});
