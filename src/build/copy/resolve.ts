@@ -4,7 +4,7 @@ import { join, posix } from 'node:path';
 import { createRequire } from 'node:module';
 import type Micromatch from 'micromatch';
 import { SlipwayError } from '../../oci/index.js';
-import { resolveInRoot } from '../../context/index.js';
+import { DockerignoreError, IgnoreMatcher, parseDockerignore, resolveInRoot } from '../../context/index.js';
 import type { ExistingPath, FsView, LayerEntry } from './entries.js';
 import { cleanAbs, rel, sortEntries } from './entries.js';
 
@@ -97,6 +97,25 @@ interface Ctx {
   out: Map<string, LayerEntry>;
   /** host inode -> first image path, for hard links inside one copy. */
   inodes: Map<string, string>;
+  /** --exclude patterns (undefined: none). */
+  exclude?: IgnoreMatcher;
+}
+
+/**
+ * --exclude patterns in .dockerignore syntax, as BuildKit reads them: "!"
+ * exceptions, the last matching pattern wins, a pattern naming a dir covers
+ * what is below it.
+ */
+function excludeMatcher(req: CopyRequest): IgnoreMatcher | undefined {
+  if (req.exclude.length === 0) return undefined;
+  return new IgnoreMatcher(req.exclude.flatMap((x) => {
+    try {
+      return parseDockerignore(x);
+    } catch (e) {
+      if (!(e instanceof DockerignoreError)) throw e;
+      throw new CopySourceError(`${req.where}: COPY --exclude=${x}: illegal exclusion pattern`, 'a "!" must be followed by the pattern it re-includes');
+    }
+  }));
 }
 
 function entryFrom(ctx: Ctx, path: string, st: Stats, hostPath: string, linkname?: string): LayerEntry {
@@ -125,7 +144,8 @@ function entryFrom(ctx: Ctx, path: string, st: Stats, hostPath: string, linkname
 }
 
 function excluded(ctx: Ctx, relToRoot: string, relToSrc: string): boolean {
-  if (ctx.req.exclude.length > 0 && (micromatch().isMatch(relToSrc, ctx.req.exclude, { dot: true }) || micromatch().isMatch(relToRoot, ctx.req.exclude, { dot: true }))) return true;
+  // BuildKit matches --exclude against the path below the copied source only
+  if (ctx.exclude?.ignores(relToSrc) === true) return true;
   return ctx.root.ignored?.(relToRoot) === true;
 }
 
@@ -140,9 +160,9 @@ async function addTree(ctx: Ctx, srcRel: string, destPath: string, srcTopRel: st
     const childRel = srcRel === '' ? n : `${srcRel}/${n}`;
     const relToSrc = srcTopRel === '' ? childRel : childRel.slice(srcTopRel.length + 1);
     if (excluded(ctx, childRel, relToSrc)) {
-      // an excluded directory may still hold re-included files (.dockerignore "!" rules)
+      // an excluded directory may still hold re-included files ("!" rules of .dockerignore or --exclude)
       const st = lstatSync(join(ctx.root.dir, childRel));
-      if (!st.isDirectory() || ctx.root.ignored === undefined) continue;
+      if (!st.isDirectory() || (ctx.root.ignored === undefined && ctx.exclude?.hasExclusions !== true)) continue;
       const before = ctx.out.size;
       await addTree(ctx, childRel, `${destPath}/${n}`, srcTopRel);
       if (ctx.out.size > before) put(ctx, entryFrom(ctx, `${destPath}/${n}`.replace(/^\//, ''), st, join(ctx.root.dir, childRel)));
@@ -185,7 +205,8 @@ function parentsSuffix(written: string, matched: string): string {
  * have yet are added (owned like the copied files when --chown is given).
  */
 export async function resolveCopy(root: SourceRoot, req: CopyRequest, fs: FsView): Promise<LayerEntry[]> {
-  const ctx: Ctx = { req, root, out: new Map(), inodes: new Map() };
+  const exclude = excludeMatcher(req);
+  const ctx: Ctx = { req, root, out: new Map(), inodes: new Map(), ...(exclude ? { exclude } : {}) };
   const destAbs = cleanAbs(req.dest.startsWith('/') ? req.dest : `${req.workdir ?? '/'}/${req.dest}`);
   const writtenDir = req.dest.endsWith('/') || req.dest === '.' || req.dest.endsWith('/.');
   const expanded: { written: string; matched: string[]; glob: boolean }[] = [];
