@@ -1,4 +1,4 @@
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   SlipwayError, formatPlatform, hostPlatform, isIndex, isManifest, selectManifest,
   type Descriptor, type ImageIndex, type ImageManifest, type Platform,
@@ -48,24 +48,24 @@ export class UnsupportedManifestError extends SlipwayError {
   }
 }
 
-function counting(desc: Descriptor, emit: (e: CopyEvent) => void, onBytes: (n: number) => void): Transform {
+/**
+ * Counts a blob's bytes as they go by, with no stream hop of its own: a 'data' listener sees
+ * every chunk the consumer (pipe, pipeline, read()) takes. The stream is paused right away so
+ * nothing flows before the consumer attaches.
+ */
+function countBytes(body: Readable, desc: Descriptor, emit: (e: CopyEvent) => void, onBytes: (n: number) => void): void {
   let bytes = 0;
   let reported = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      bytes += chunk.length;
-      onBytes(chunk.length);
-      if (bytes - reported >= 1 << 20) {
-        reported = bytes;
-        emit({ type: 'blob-progress', descriptor: desc, bytes });
-      }
-      cb(null, chunk);
-    },
-    flush(cb) {
+  body.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    onBytes(chunk.length);
+    if (bytes - reported >= 1 << 20) {
+      reported = bytes;
       emit({ type: 'blob-progress', descriptor: desc, bytes });
-      cb();
-    },
+    }
   });
+  body.pause();
+  body.once('end', () => emit({ type: 'blob-progress', descriptor: desc, bytes }));
 }
 
 /** Waits for every task (so nothing still writes after copy() returns), then throws the first failure. */
@@ -111,11 +111,9 @@ class Copier {
       this.emit({ type: 'blob-started', descriptor: desc });
       try {
         const body: Readable = await this.src.fetch(desc);
-        const counter = counting(desc, (e) => this.emit(e), (n) => (this.result.bytesCopied += n));
-        body.on('error', (e) => counter.destroy(e));
-        const piped = body.pipe(counter);
+        countBytes(body, desc, (e) => this.emit(e), (n) => (this.result.bytesCopied += n));
         // body is src.fetch()'s verifying stream: a destination that can trusts it and hashes nothing again
-        await (this.dst.pushVerified ? this.dst.pushVerified(desc, piped) : this.dst.push(desc, piped));
+        await (this.dst.pushVerified ? this.dst.pushVerified(desc, body) : this.dst.push(desc, body));
       } catch (e) {
         this.failure ??= e;
         throw e;

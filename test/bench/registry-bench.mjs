@@ -9,7 +9,8 @@
  * Prints MB/s (compressed bytes moved) per tool and the time ratio slipway/skopeo
  * (<= 1.0: slipway no slower). Best of RUNS runs. Needs dist/ (npm run build).
  *
- *   node test/bench/registry-bench.mjs [--runs N] [--dir DIR] [--keep]
+ *   node test/bench/registry-bench.mjs [--runs N] [--dir DIR] [--keep] [--only push|pull]
+ * Also prints each tool's best CPU time (user+sys of the child), as the machine may be loaded.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -31,6 +32,7 @@ const opt = (name, dflt) => {
 const RUNS = Number(opt('--runs', '3'));
 const BASE = opt('--dir', `/var/tmp/slipway-registry-bench-${process.pid}`);
 const KEEP = args.includes('--keep');
+const ONLY = opt('--only', 'all');
 const MB = 1 << 20;
 
 function have(tool) {
@@ -145,10 +147,17 @@ function freshEnv() {
   return { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache'), XDG_CONFIG_HOME: join(home, '.config'), XDG_DATA_HOME: join(home, '.local/share'), REGISTRY_AUTH_FILE: '', DOCKER_CONFIG: '' };
 }
 
-function timed(cmd, argv, env) {
+const cpu = {};
+function timed(cmd, argv, env, name) {
   const t0 = process.hrtime.bigint();
-  execFileSync(cmd, argv, { env, stdio: ['ignore', 'ignore', 'inherit'] });
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  // time(1)-like: /usr/bin/time is not everywhere; bash's `times` gives the children's user+sys
+  const script = 'set -e; "$@" >/dev/null; times';
+  const out = execFileSync('bash', ['-c', script, 'bench', cmd, ...argv], { env, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const lines = out.trim().split('\n');
+  const m = /(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/.exec(lines[lines.length - 1] ?? '');
+  if (m && name) (cpu[name] ??= []).push(Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]));
+  return wall;
 }
 
 const results = {};
@@ -176,16 +185,20 @@ async function main() {
       const pushReg = async (name, cmd, argv) => {
         const r = await startRegistry(join(BASE, `registry-${name}-${i}`));
         try {
-          record(`push ${name}`, timed(cmd, argv(r.host), freshEnv()));
+          record(`push ${name}`, timed(cmd, argv(r.host), freshEnv(), `push ${name}`));
         } finally {
           r.proc.kill('SIGTERM');
           rmSync(join(BASE, `registry-${name}-${i}`), { recursive: true, force: true });
         }
       };
-      await pushReg('slipway', process.execPath, (h) => [BIN, 'push', '-q', `oci:${layout}:bench`, `${h}/bench/image:1`]);
-      await pushReg('skopeo', 'skopeo', (h) => ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${h}/bench/image:1`]);
-      record('pull slipway', timed(process.execPath, [BIN, 'pull', '-q', '--root', join(BASE, `root-${i}`), `${host}/bench/source:1`], freshEnv()));
-      record('pull skopeo', timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${host}/bench/source:1`, `oci:${join(BASE, `skopeo-out-${i}`)}:bench`], freshEnv()));
+      if (ONLY !== 'pull') {
+        await pushReg('slipway', process.execPath, (h) => [BIN, 'push', '-q', `oci:${layout}:bench`, `${h}/bench/image:1`]);
+        await pushReg('skopeo', 'skopeo', (h) => ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${h}/bench/image:1`]);
+      }
+      if (ONLY !== 'push') {
+        record('pull slipway', timed(process.execPath, [BIN, 'pull', '-q', '--root', join(BASE, `root-${i}`), `${host}/bench/source:1`], freshEnv(), 'pull slipway'));
+        record('pull skopeo', timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${host}/bench/source:1`, `oci:${join(BASE, `skopeo-out-${i}`)}:bench`], freshEnv(), 'pull skopeo'));
+      }
       rmSync(join(BASE, `root-${i}`), { recursive: true, force: true });
       rmSync(join(BASE, `skopeo-out-${i}`), { recursive: true, force: true });
     }
@@ -193,9 +206,14 @@ async function main() {
     console.log(`registry-bench: best of ${RUNS} runs, ${(total / MB).toFixed(1)} MB image, local docker-registry at ${host}`);
     console.log('  operation      slipway              skopeo               ratio (slipway/skopeo time)');
     for (const op of ['push', 'pull']) {
+      if (results[`${op} slipway`] === undefined) continue;
       const s = best(`${op} slipway`);
       const k = best(`${op} skopeo`);
       console.log(`  ${op.padEnd(13)}  ${`${s.toFixed(2)} s ${mbps(`${op} slipway`)} MB/s`.padEnd(19)}  ${`${k.toFixed(2)} s ${mbps(`${op} skopeo`)} MB/s`.padEnd(19)}  ${(s / k).toFixed(2)}${s / k <= 1 ? '' : '  (slower than skopeo)'}`);
+    }
+    for (const [name, list] of Object.entries(results)) {
+      const c = cpu[name] ?? [];
+      console.log(`  ${name.padEnd(13)}  wall ${list.map((x) => x.toFixed(2)).join(' ')} s; cpu ${c.map((x) => x.toFixed(2)).join(' ')} s`);
     }
   } finally {
     reg?.proc.kill('SIGTERM');
