@@ -26,6 +26,7 @@ export type { StorageDriver, OverlayLayout, MountPlan, StorageDetection } from '
 export { chooseOciRuntime } from './oci-runtime.js';
 export type { OciRuntimeChoice } from './oci-runtime.js';
 export { RootfsView } from './rootfs-view.js';
+export { lowerOpaqueDirsOnDisk } from './opaque-dirs.js';
 export type { MirroredDir } from './rootfs-view.js';
 export { resolveUserSpec as resolveRunUser } from './user.js';
 export type { ResolvedUser } from './user.js';

@@ -74,9 +74,9 @@ function parseDump(text: string, base: string): Map<string, Xattrs> {
   return out;
 }
 
-/** All xattrs of every file under `dir` (absolute paths as keys), without following symlinks. */
-export async function readTreeXattrs(dir: string, match = '-'): Promise<Map<string, Xattrs>> {
-  const r = await run('getfattr', ['-R', '-P', '-h', '-d', '-m', match, '-e', 'base64', '--absolute-names', dir], '/');
+/** All xattrs of every file under `dir` (or each of several dirs; absolute paths as keys), without following symlinks. */
+export async function readTreeXattrs(dir: string | readonly string[], match = '-'): Promise<Map<string, Xattrs>> {
+  const r = await run('getfattr', ['-R', '-P', '-h', '-d', '-m', match, '-e', 'base64', '--absolute-names', '--', ...(typeof dir === 'string' ? [dir] : dir)], '/');
   if (r.code !== 0 && r.stdout.length === 0 && r.stderr.trim() !== '') {
     throw new SnapshotError(`reading extended attributes under ${dir}: ${r.stderr.trim()}`, 'check that the directory exists and is readable');
   }

@@ -5,6 +5,7 @@ import {
   detectStorageDriver,
   ensureUserNamespace,
   localStoreRoot,
+  lowerOpaqueDirsOnDisk,
   runStep,
   storePaths,
   UsageError,
@@ -76,6 +77,14 @@ export const runStepCommand: Command = {
       ctx.log(`storage: vfs, copied ${rootfs.lowers.length} lower dir(s) into ${rootfs.upper}`);
       rootfs = rootfs.upper;
     }
+    // what the overlay mount hides (opaque lower dirs), so user lookup and mount points see the same tree
+    let lowerOpaqueDirs: Set<string>[] | undefined;
+    if (typeof rootfs !== 'string' && rootfs.lowers.length > 1) {
+      lowerOpaqueDirs = await lowerOpaqueDirsOnDisk(rootfs.lowers).catch((e: unknown) => {
+        ctx.log(`warning: cannot read the opaque dirs of the lower dirs (${e instanceof Error ? e.message : String(e)}); files they hide may be seen for USER and mount points`);
+        return undefined;
+      });
+    }
     const network = str(ctx, 'network') ?? 'host';
     if (network !== 'host' && network !== 'none') throw new UsageError(`run-step: --network must be host or none, not "${network}"`);
     const isolation = str(ctx, 'isolation');
@@ -95,6 +104,7 @@ export const runStepCommand: Command = {
       mounts: list(ctx, 'mount').map(parseRunMount),
       network,
       location: 'run-step',
+      ...(lowerOpaqueDirs ? { lowerOpaqueDirs } : {}),
       ...(str(ctx, 'hostname') ? { hostname: str(ctx, 'hostname')! } : {}),
     };
     const abort = new AbortController();
