@@ -1,15 +1,12 @@
 import { mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createGunzip } from 'node:zlib';
-import { PassThrough } from 'node:stream';
-import tar from 'tar-stream';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { memoryLayer, type Layer } from '../../src/image/index.js';
+import { memoryLayer } from '../../src/image/index.js';
 import { LayoutStore, writeImage } from '../../src/store/index.js';
 import { slipway } from '../helpers/cli.js';
 import { pushTestImage, tarOf, testImages, TEST_EPOCH } from '../helpers/images.js';
-import { makeContext, readLayout } from '../helpers/build-fixture.js';
+import { layerNames, makeContext, readLayout } from '../helpers/build-fixture.js';
 
 /**
  * What a build sees of its layers and leaves in its own: opaque dirs and
@@ -70,19 +67,6 @@ async function build(files: Record<string, string>): Promise<{ code: number; std
   return { code: r.code, stderr: r.stderr, out: join(out, 'img') };
 }
 
-/** Entry names of one layer (dirs with a trailing slash), in tar order. */
-async function layerNames(layer: Layer): Promise<string[]> {
-  const ex = tar.extract();
-  const src = await layer.open();
-  const input = /gzip/.test(layer.descriptor.mediaType) ? src.pipe(createGunzip()) : src.pipe(new PassThrough());
-  input.pipe(ex);
-  const names: string[] = [];
-  for await (const e of ex) {
-    names.push(e.header.name.replace(/^\.?\//, '').replace(/\/?$/, e.header.type === 'directory' ? '/' : ''));
-    e.resume();
-  }
-  return names;
-}
 
 describe('RUN: mount points runStep created', () => {
   it('keeps a dir the step created and wrote into, even when runStep also needed it', async () => {

@@ -1,14 +1,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createGunzip } from 'node:zlib';
-import { PassThrough } from 'node:stream';
-import tar from 'tar-stream';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Layer } from '../../src/image/index.js';
 import { slipway } from '../helpers/cli.js';
 import { testImageLayout } from '../helpers/images.js';
-import { makeContext, readLayout } from '../helpers/build-fixture.js';
+import { layerNames, makeContext, readLayout } from '../helpers/build-fixture.js';
 
 /**
  * runStep mirrors /etc from the lower layers into the writable layer to put the
@@ -34,19 +30,6 @@ async function lastLayerNames(dockerfile: string, isolation: string): Promise<{ 
   return { names: await layerNames(img.image.layers.at(-1)!), out: join(out, 'img') };
 }
 
-/** Entry names of one layer (dirs with a trailing slash), in tar order. */
-async function layerNames(layer: Layer): Promise<string[]> {
-  const ex = tar.extract();
-  const src = await layer.open();
-  const input = /gzip/.test(layer.descriptor.mediaType) ? src.pipe(createGunzip()) : src.pipe(new PassThrough());
-  input.pipe(ex);
-  const names: string[] = [];
-  for await (const e of ex) {
-    names.push(e.header.name.replace(/^\.?\//, '').replace(/\/?$/, e.header.type === 'directory' ? '/' : ''));
-    e.resume();
-  }
-  return names;
-}
 
 describe('RUN: dirs runStep mirrored for its mount points stay out of the layer', () => {
   it.each(['oci', 'chroot'])('RUN touch /x (%s): the layer holds only x', async (isolation) => {

@@ -1,7 +1,10 @@
 import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, lstatSync, readlinkSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { loadImage, type Image } from '../../src/image/index.js';
+import { createGunzip } from 'node:zlib';
+import { PassThrough } from 'node:stream';
+import tar from 'tar-stream';
+import { loadImage, type Image, type Layer } from '../../src/image/index.js';
 import { LayoutStore } from '../../src/store/index.js';
 import { UnpackCache } from '../../src/snapshot/index.js';
 
@@ -43,4 +46,18 @@ export async function readLayout(dir: string, ref?: string): Promise<ReadBack> {
       return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, type, ...(type === 'symlink' ? { link: readlinkSync(full) } : {}) };
     },
   };
+}
+
+/** Entry names of one layer (dirs with a trailing slash), in tar order. */
+export async function layerNames(layer: Layer): Promise<string[]> {
+  const ex = tar.extract();
+  const src = await layer.open();
+  const input = /gzip/.test(layer.descriptor.mediaType) ? src.pipe(createGunzip()) : src.pipe(new PassThrough());
+  input.pipe(ex);
+  const names: string[] = [];
+  for await (const e of ex) {
+    names.push(e.header.name.replace(/^\.?\//, '').replace(/\/?$/, e.header.type === 'directory' ? '/' : ''));
+    e.resume();
+  }
+  return names;
 }
