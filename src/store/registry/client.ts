@@ -210,14 +210,26 @@ export class RegistryClient {
     const https = `https://${this.apiHost}`;
     let res: Dispatcher.ResponseData | undefined;
     let base = https;
+    // docker semantics: insecure and loopback registries may speak plain HTTP when HTTPS fails.
+    // Both are asked at once (HTTPS still wins when it answers), so a plain-HTTP registry costs
+    // no failed TLS handshake before its first request.
+    const http = `http://${this.apiHost}`;
+    // (one attempt: nothing of it may outlive the HTTPS answer; the retries come after HTTPS failed)
+    const plain = this.insecure ? this.pingAt(http, false) : undefined;
+    plain?.catch(() => undefined);
     try {
       res = await this.pingAt(https, !this.insecure);
+      // not needed: free its connection (or let its failure go)
+      plain?.then((r) => r.body.dump(), () => undefined).catch(() => undefined);
     } catch (e) {
-      if (!this.insecure) throw this.networkError(ctx, e);
-      // docker semantics: insecure and loopback registries may speak plain HTTP
-      const http = `http://${this.apiHost}`;
+      if (plain === undefined) throw this.networkError(ctx, e);
       try {
-        res = await this.pingAt(http, true);
+        const first = await plain.catch(() => undefined);
+        if (first !== undefined && !isRetriableStatus(first.statusCode)) res = first;
+        else {
+          await first?.body.dump();
+          res = await this.pingAt(http, true);
+        }
         base = http;
       } catch {
         throw this.networkError(ctx, e);
