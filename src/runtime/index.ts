@@ -27,7 +27,7 @@ export { chooseOciRuntime } from './oci-runtime.js';
 export type { OciRuntimeChoice } from './oci-runtime.js';
 export { RootfsView } from './rootfs-view.js';
 export { lowerOpaqueDirsOnDisk } from './opaque-dirs.js';
-export type { MirroredDir } from './rootfs-view.js';
+export type { MirroredDir, TouchedDir } from './rootfs-view.js';
 export { resolveUserSpec as resolveRunUser } from './user.js';
 export type { ResolvedUser } from './user.js';
 export { stepEnvironment, DEFAULT_PATH } from './env.js';

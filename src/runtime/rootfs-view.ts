@@ -9,6 +9,14 @@ export interface MirroredDir {
   gid: number;
 }
 
+/** A dir of the writable layer runStep put mount points in: times before, mtime after its writes. */
+export interface TouchedDir {
+  path: string;
+  atimeMs: number;
+  mtimeMs: number;
+  setupMtimeMs: number;
+}
+
 /**
  * A read view of a container root filesystem that is not mounted here: a stack
  * of directories, topmost first (the writable one, then overlay lowers). Paths
@@ -18,6 +26,9 @@ export interface MirroredDir {
  * names them per layer, from the layer tars (`.wh..wh..opq` entries).
  */
 export class RootfsView {
+  /** Dirs of the writable layer that ensureDir/ensureFile created entries in: their times before the first. */
+  private readonly touched = new Map<string, { atimeMs: number; mtimeMs: number }>();
+
   /**
    * layers[0] is writable: the rootfs dir, or the overlay upper dir.
    * opaque[i]: container paths ("/data") that are opaque dirs in layers[i]
@@ -124,6 +135,7 @@ export class RootfsView {
         mirrored.push({ path: cur, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
         continue;
       }
+      this.noteParent(cur);
       mkdirSync(top, { mode: 0o755 });
       if (owner) chownQuiet(top, owner.uid, owner.gid);
       created.push(cur);
@@ -136,8 +148,30 @@ export class RootfsView {
     const r = this.resolve(path);
     if (r.stat) return { path: r.path, created: [], mirrored: [] };
     const { created, mirrored } = this.ensureDir(posix.dirname(r.path), undefined, true);
+    this.noteParent(r.path);
     writeFileSync(join(this.layers[0]!, r.path), '', { mode: 0o644 });
     return { path: r.path, created: [...created, r.path], mirrored };
+  }
+
+  /**
+   * Dirs that were already in the writable layer (a vfs rootfs) and got an entry
+   * from ensureDir/ensureFile, so their mtime moved: the times they had before,
+   * and the mtime they have now (after runStep's writes, before the step's).
+   */
+  touchedDirs(): TouchedDir[] {
+    const out: TouchedDir[] = [];
+    for (const [path, t] of this.touched) {
+      const st = lstatQuiet(join(this.layers[0]!, path));
+      if (st?.isDirectory()) out.push({ path, atimeMs: t.atimeMs, mtimeMs: t.mtimeMs, setupMtimeMs: st.mtimeMs });
+    }
+    return out;
+  }
+
+  private noteParent(child: string): void {
+    const dir = posix.dirname(child);
+    if (this.touched.has(dir)) return;
+    const st = lstatQuiet(join(this.layers[0]!, dir));
+    if (st?.isDirectory()) this.touched.set(dir, { atimeMs: st.atimeMs, mtimeMs: st.mtimeMs });
   }
 }
 

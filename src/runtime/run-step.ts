@@ -173,6 +173,7 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
     else ns.push('--uts', '--ipc', ...(network === 'none' ? ['--net'] : []));
     const argv = [tools.setpriv, '--pdeathsig', 'KILL', '--', tools.unshare, ...ns, '--', '/bin/sh', join(tmp, 'step.sh')];
     log(`runtime: ${isolation}${runtime ? ` (${runtime.name}: ${runtime.path})` : ''}, storage ${plan?.driver ?? 'dir'}, user ${user.uid}:${user.gid}, cwd ${cwd.path}, network ${network}`);
+    const touched = view.touchedDirs();
     const exit = await spawnStep(argv, io, location);
     if (!existsSync(join(tmp, 'started'))) {
       const why = (readQuiet(join(tmp, 'setup.err')) ?? '').trim();
@@ -183,6 +184,7 @@ export async function runStep(spec: RunSpec, io: RunIO = {}, opts: RuntimeOption
       exitCode: exit.code,
       createdPaths: created,
       mirroredPaths: mirrored,
+      touchedDirs: touched,
       excludedPaths: RUNTIME_EXCLUDED_PATHS,
       ...(plan ? { overlay: { driver: plan.driver, opaqueXattr: plan.opaqueXattr } } : {}),
     };

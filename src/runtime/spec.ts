@@ -1,4 +1,4 @@
-import type { MirroredDir } from './rootfs-view.js';
+import type { MirroredDir, TouchedDir } from './rootfs-view.js';
 import type { OverlayLayout, StorageDriver } from './storage.js';
 
 export type Isolation = 'oci' | 'chroot';
@@ -84,6 +84,14 @@ export interface StepResult {
    * owner are unchanged and everything in it is left out too.
    */
   mirroredPaths: MirroredDir[];
+  /**
+   * Dirs already in the writable layer that runStep put mount points in (a vfs
+   * rootfs: /etc for /etc/hosts), with their times before and their mtime after
+   * runStep's writes: once the untouched mount points are removed, a dir whose
+   * mtime the step left at `setupMtimeMs` gets its old times back, so a tree
+   * diff does not see runStep's writes as a change of the step's.
+   */
+  touchedDirs: TouchedDir[];
   /** Container paths bind-mounted from generated files: never capture them (RUNTIME_EXCLUDED_PATHS). */
   excludedPaths: readonly string[];
   /**

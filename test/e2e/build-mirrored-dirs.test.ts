@@ -1,5 +1,5 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { slipway } from '../helpers/cli.js';
@@ -21,11 +21,25 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'slipway-mirrored-root-'));
 });
 
-async function lastLayerNames(dockerfile: string, isolation: string): Promise<{ names: string[]; out: string }> {
+/**
+ * A store root whose remembered storage-driver probe (src/build/mode.ts) says
+ * vfs: builds have no --storage-driver flag. The key is the CLI's: kernel,
+ * uid 0 (root, or root of the user namespace it enters), whether in one.
+ */
+function vfsRoot(): string {
+  const r = mkdtempSync(join(tmpdir(), 'slipway-mirrored-vfs-'));
+  mkdirSync(join(r, 'tmp'));
+  const key = `${release()}|0|${process.getuid?.() !== 0}`;
+  writeFileSync(join(r, 'tmp', 'storage-driver.json'), JSON.stringify({ key, at: Date.now(), driver: 'vfs', reason: 'test' }));
+  return r;
+}
+
+async function lastLayerNames(dockerfile: string, isolation: string, storeRoot = root): Promise<{ names: string[]; out: string }> {
   const ctx = makeContext({ Dockerfile: dockerfile });
   const out = mkdtempSync(join(tmpdir(), 'slipway-mirrored-out-'));
-  const r = await slipway(['build', '--root', root, '--isolation', isolation, '--output', `type=oci,dest=${out}/img`, ctx]);
+  const r = await slipway(['build', '--root', storeRoot, '--progress', 'plain', '--isolation', isolation, '--output', `type=oci,dest=${out}/img`, ctx]);
   expect(r.code, r.stderr).toBe(0);
+  if (storeRoot !== root) expect(r.stdout + r.stderr).toMatch(/storage-driver=vfs/);
   const img = await readLayout(join(out, 'img'));
   return { names: await layerNames(img.image.layers.at(-1)!), out: join(out, 'img') };
 }
@@ -35,6 +49,15 @@ describe('RUN: dirs runStep mirrored for its mount points stay out of the layer'
   it.each(['oci', 'chroot'])('RUN touch /x (%s): the layer holds only x', async (isolation) => {
     const { names } = await lastLayerNames(`FROM oci:${layout}:busybox\nRUN touch /x\n`, isolation);
     expect(names).toEqual(['x']);
+  });
+
+  it('vfs storage: RUN touch /x holds only x; RUN writing into /etc keeps etc/ and etc/foo', async () => {
+    const vfs = vfsRoot();
+    expect((await lastLayerNames(`FROM oci:${layout}:busybox\nRUN touch /x\n`, 'chroot', vfs)).names).toEqual(['x']);
+    const { names } = await lastLayerNames(`FROM oci:${layout}:busybox\nRUN echo x > /etc/foo\n`, 'chroot', vfs);
+    expect(names).toContain('etc/');
+    expect(names).toContain('etc/foo');
+    for (const n of ['etc/hosts', 'etc/resolv.conf', 'etc/hostname']) expect(names).not.toContain(n);
   });
 
   it('RUN writing into /etc keeps etc/ and etc/foo (but not the generated files)', async () => {

@@ -1,6 +1,6 @@
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir, rm, utimes } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { RUNTIME_EXCLUDED_PATHS, type MirroredDir } from '../../runtime/index.js';
+import { RUNTIME_EXCLUDED_PATHS, type MirroredDir, type TouchedDir } from '../../runtime/index.js';
 
 export interface MountPointOwners {
   /** Owner of everything runStep creates (this process: root of its user namespace). */
@@ -68,4 +68,24 @@ export async function untouchedMountPoints(top: string, created: readonly string
     }
   }
   return paths.filter((p) => drop.has(p));
+}
+
+/**
+ * vfs rootfs (a tree diff, not an overlay upper): removes the mount points the
+ * layer leaves out (`dropped`, from untouchedMountPoints) and gives each dir
+ * runStep put them in its old times back when the step did not change its
+ * entries after runStep (mtime still `setupMtimeMs`), so the diff sees only
+ * the step's changes. The rootfs is the step's scratch copy.
+ */
+export async function undoVfsMountPoints(rootfs: string, dropped: readonly string[], touched: readonly TouchedDir[]): Promise<void> {
+  // decided before the removals, which move the mtimes again
+  const restore: TouchedDir[] = [];
+  for (const t of touched) {
+    const st = await lstat(join(rootfs, t.path)).catch(() => undefined);
+    if (st?.isDirectory() && st.mtimeMs === t.setupMtimeMs) restore.push(t);
+  }
+  for (const p of [...dropped].sort((a, b) => b.split('/').length - a.split('/').length)) {
+    await rm(join(rootfs, p), { recursive: true, force: true });
+  }
+  for (const t of restore) await utimes(join(rootfs, t.path), t.atimeMs / 1000, t.mtimeMs / 1000);
 }

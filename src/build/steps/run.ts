@@ -11,7 +11,7 @@ import { locationOf } from '../context.js';
 import { DEFAULT_SHELL } from '../metadata.js';
 import { copyTree } from '../rootfs.js';
 import { storeLayerResult } from '../layer-commit.js';
-import { untouchedMountPoints, type MountPointOwners } from './mount-points.js';
+import { undoVfsMountPoints, untouchedMountPoints, type MountPointOwners } from './mount-points.js';
 
 export class RunFailedError extends SlipwayError {
   constructor(where: string, command: string, code: number) {
@@ -219,7 +219,9 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
       await copyTree(before, rootfs);
       const res = await runStep({ ...base, rootfs }, io, ropts);
       if (res.exitCode !== 0) throw new RunFailedError(where, argv.join(' '), res.exitCode);
-      written = await diffTrees(before, rootfs, { ...write, exclude: [...exclude, ...(await dropped(rootfs, res))] });
+      const gone = await dropped(rootfs, res);
+      await undoVfsMountPoints(rootfs, gone, res.touchedDirs);
+      written = await diffTrees(before, rootfs, { ...write, exclude: [...exclude, ...gone] });
     }
     const history = { created: ctx.created, created_by: withBuildkitSuffix(step.createdBy), comment: 'buildkit.dockerfile.v0' };
     if (written) st.image = st.image.append(await storeLayerResult(ctx, written), history);
