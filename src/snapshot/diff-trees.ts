@@ -27,7 +27,8 @@ async function fileHash(p: string): Promise<string> {
   return h.digest('hex');
 }
 
-function kind(st: Stats): string {
+/** One letter per file type (d f l c b p s), for comparing what a path is in two trees. */
+export function fileKind(st: Pick<Stats, 'isDirectory' | 'isFile' | 'isSymbolicLink' | 'isCharacterDevice' | 'isBlockDevice' | 'isFIFO'>): string {
   if (st.isDirectory()) return 'd';
   if (st.isFile()) return 'f';
   if (st.isSymbolicLink()) return 'l';
@@ -75,7 +76,7 @@ export async function treeChanges(before: string, after: string, opts: DiffTrees
       const ast = lstatSync(aAbs);
       const bst = bNames.has(name) ? lstatSync(bAbs) : undefined;
       bNames.delete(name);
-      if (bst === undefined || kind(ast) !== kind(bst)) {
+      if (bst === undefined || fileKind(ast) !== fileKind(bst)) {
         addSubtree(r, aAbs, ast);
         changed = true;
         continue;

@@ -2,6 +2,7 @@ import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import { posix } from 'node:path';
 import type { LayerEntry } from '../../snapshot/index.js';
 import { entryFromStat } from '../../snapshot/tree-entry.js';
+import { fileKind } from '../../snapshot/diff-trees.js';
 import type { KeepSet } from './in-place-keep.js';
 
 /** What the differ remembers of one path: enough to tell that its inode was touched. */
@@ -9,16 +10,6 @@ interface Seen {
   kind: string;
   /** dev:ino:ctimeNs:mtimeNs:mode:uid:gid:size:nlink */
   sig: string;
-}
-
-function kindOf(st: BigIntStats): string {
-  if (st.isDirectory()) return 'd';
-  if (st.isFile()) return 'f';
-  if (st.isSymbolicLink()) return 'l';
-  if (st.isCharacterDevice()) return 'c';
-  if (st.isBlockDevice()) return 'b';
-  if (st.isFIFO()) return 'p';
-  return 's';
 }
 
 function sigOf(st: BigIntStats): string {
@@ -46,7 +37,7 @@ export class RootSnapshot {
   static take(root: string, keep: KeepSet): RootSnapshot {
     const seen = new Map<string, Seen>();
     walk(root, keep, (p, st) => {
-      seen.set(p, { kind: kindOf(st), sig: sigOf(st) });
+      seen.set(p, { kind: fileKind(st), sig: sigOf(st) });
       return true;
     });
     return new RootSnapshot(root, keep, seen);
@@ -74,7 +65,7 @@ export class RootSnapshot {
     walk(this.root, this.keep, (p, st) => {
       present.add(p);
       const before = this.seen.get(p);
-      const kind = kindOf(st);
+      const kind = fileKind(st);
       if (before === undefined || before.kind !== kind || before.sig !== sigOf(st)) {
         // a directory whose only change is its own mtime/ctime (an entry added or removed) is
         // still added: its new children or whiteouts need it as parent anyway
