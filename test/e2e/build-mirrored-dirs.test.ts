@@ -60,6 +60,17 @@ describe('RUN: dirs runStep mirrored for its mount points stay out of the layer'
     for (const n of ['etc/hosts', 'etc/resolv.conf', 'etc/hostname']) expect(names).not.toContain(n);
   });
 
+  it('vfs storage: an edit that keeps size and mtime (touch -r) is still in the layer', async () => {
+    const vfs = vfsRoot();
+    const { names, out } = await lastLayerNames(
+      `FROM oci:${layout}:busybox\nRUN cp -p /etc/passwd /tmp/p && sed s/root/ROOT/ /tmp/p > /etc/passwd && touch -r /tmp/p /etc/passwd && rm /tmp/p\n`,
+      'chroot',
+      vfs,
+    );
+    expect(names).toContain('etc/passwd');
+    expect((await readLayout(out)).file('etc/passwd')).toMatch(/^ROOT:/);
+  });
+
   it('RUN writing into /etc keeps etc/ and etc/foo (but not the generated files)', async () => {
     const { names, out } = await lastLayerNames(`FROM oci:${layout}:busybox\nRUN echo x > /etc/foo\n`, 'chroot');
     expect(names).toContain('etc/');

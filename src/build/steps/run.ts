@@ -217,11 +217,14 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
       const rootfs = join(scratch, 'rootfs');
       await mkdir(rootfs);
       await copyTree(before, rootfs);
+      // Everything the step touches gets a ctime after this, so the differ hashes only those
+      // files (without it, every base file with a whole-second mtime, i.e. all of a tar-made base).
+      const since = Date.now();
       const res = await runStep({ ...base, rootfs }, io, ropts);
       if (res.exitCode !== 0) throw new RunFailedError(where, argv.join(' '), res.exitCode);
       const gone = await dropped(rootfs, res);
       await undoVfsMountPoints(rootfs, gone, res.touchedDirs);
-      written = await diffTrees(before, rootfs, { ...write, exclude: [...exclude, ...gone] });
+      written = await diffTrees(before, rootfs, { ...write, exclude: [...exclude, ...gone], since });
     }
     const history = { created: ctx.created, created_by: withBuildkitSuffix(step.createdBy), comment: 'buildkit.dockerfile.v0' };
     if (written) st.image = st.image.append(await storeLayerResult(ctx, written), history);
