@@ -1,10 +1,9 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { Readable } from 'node:stream';
-import tar from 'tar-stream';
+import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/index.js';
 import type { Layer } from '../image/index.js';
-import { decompressed } from '../snapshot/index.js';
+import { decompressed, readTar } from '../snapshot/index.js';
 import type { ExistingPath, FsView } from './copy/entries.js';
 
 /** Files whose content the index keeps (what COPY --chown and USER resolution read). */
@@ -27,28 +26,23 @@ function norm(name: string): string {
 
 async function buildIndex(stream: Readable): Promise<LayerIndex> {
   const idx: LayerIndex = { entries: {}, whiteouts: [], opaque: [] };
-  const ex = tar.extract();
-  // gzip, zstd or plain, sniffed (the media type may say either for the build's own layers)
-  const input = Readable.from((await decompressed(stream)).stream);
-  input.on('error', (e) => ex.destroy(e));
-  input.pipe(ex);
-  for await (const entry of ex) {
-    const h = entry.header;
+  // gzip, zstd or plain, sniffed (the media type may say either for the build's own layers);
+  // read with the snapshot's tar reader, which enforces its limits on hostile headers.
+  for await (const h of readTar((await decompressed(stream)).stream)) {
     const p = norm(h.name);
     const base = posix.basename(p);
     if (base === '.wh..wh..opq') idx.opaque.push(posix.dirname(p) === '.' ? '' : posix.dirname(p));
     else if (base.startsWith('.wh.')) idx.whiteouts.push(posix.join(posix.dirname(p), base.slice(4)).replace(/^\.\//, ''));
     else {
-      const type = h.type === 'directory' ? 'dir' : h.type === 'file' || h.type === 'link' ? 'file' : h.type === 'symlink' ? 'symlink' : 'other';
-      const e: IndexEntry = { type, mode: (h.mode ?? 0) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0 };
+      const type = h.type === 'dir' ? 'dir' : h.type === 'file' || h.type === 'hardlink' ? 'file' : h.type === 'symlink' ? 'symlink' : 'other';
+      const e: IndexEntry = { type, mode: h.mode & 0o7777, uid: h.uid, gid: h.gid };
       if (KEEP.has(p) && h.type === 'file') {
         const chunks: Buffer[] = [];
-        for await (const c of entry) chunks.push(c as Buffer);
+        for await (const c of h.body) chunks.push(c);
         e.data = Buffer.concat(chunks).toString('base64');
       }
       idx.entries[p] = e;
     }
-    entry.resume();
   }
   return idx;
 }

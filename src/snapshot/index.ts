@@ -48,6 +48,8 @@ export { diffOverlay, overlayChanges } from './diff-overlay.js';
 export { diffTrees, treeChanges } from './diff-trees.js';
 export type { DiffTreesOptions } from './diff-trees.js';
 export { LayerCorruptError, LayerUnsafeError, SnapshotError, UnsupportedCompressionError } from './errors.js';
+export { readTar } from './tar-reader.js';
+export type { TarEntry } from './tar-reader.js';
 export { writeLayer } from './layer-writer.js';
 export type { LayerResult, WriteLayerOptions } from './layer-writer.js';
 export { UnpackCache } from './unpack-cache.js';
