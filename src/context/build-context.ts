@@ -1,44 +1,10 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, type ReadStream } from 'node:fs';
-import { lstat, readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { closeSync, createReadStream, openSync, readSync, type ReadStream } from 'node:fs';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { createRequire } from 'node:module';
-import type Micromatch from 'micromatch';
-import { SlipwayError } from '../oci/errors.js';
 import { IgnoreMatcher, parseDockerignore } from './dockerignore.js';
 import { ContextPathError, cleanContextPath, resolveInRoot } from './paths.js';
-
-const requireCjs = createRequire(import.meta.url);
-let micromatchModule: typeof Micromatch | undefined;
-/** micromatch loads on first use: it costs ~25 ms of every CLI start otherwise. */
-const micromatch = (): typeof Micromatch => (micromatchModule ??= requireCjs('micromatch') as typeof Micromatch);
-
-/** One file system object a COPY/ADD source brings along. */
-export interface ContextEntry {
-  /** Path relative to the context root (posix, '' = the root). */
-  path: string;
-  /** Path relative to the matched source ('' for the source itself): where it lands under the destination. */
-  rel: string;
-  type: 'file' | 'dir' | 'symlink';
-  /** Permission bits (`mode & 0o7777`). */
-  mode: number;
-  size: number;
-  /** Symlink target as stored (symlinks are copied as links, never followed below a source). */
-  linkTarget?: string;
-  /** Host path to read (only for `open`; never put it in cache keys). */
-  hostPath: string;
-}
-
-/** One match of a source pattern. */
-export interface SourceMatch {
-  /** The pattern as given. */
-  source: string;
-  /** Matched path relative to the context root ('' = the root). */
-  path: string;
-  type: 'file' | 'dir';
-  /** The source itself first (rel ''), then (for a directory) everything below it, sorted. */
-  entries: ContextEntry[];
-}
+import { ContextSourceError, SourceSelector, type ContextEntry, type SourceMatch } from './select.js';
 
 /** Build-context files a step reads (same shape as plan's ContextSelection). */
 export interface SourceSelection {
@@ -47,28 +13,73 @@ export interface SourceSelection {
   parents: boolean;
 }
 
-export class ContextSourceError extends SlipwayError {
-  constructor(source: string, why: string) {
-    super('CONTEXT_SOURCE', `${source}: ${why}`, { hint: 'check the path against the build context and its .dockerignore' });
-  }
+/**
+ * A persistent store of file content digests keyed by stat data (H2's hash cache plugs in
+ * here). `get` answers from the entry's stat data alone (no re-stat); `set` records a digest.
+ */
+export interface FileDigestMemo {
+  get(entry: ContextEntry): string | undefined;
+  set(entry: ContextEntry, digest: string): void;
 }
 
-const WILDCARD = /[*?[]/;
-const MM = { dot: true, nobrace: true, noextglob: true, nonegate: true } as const;
+/** Files up to this size are read synchronously into one reused buffer when hashed. */
+const SYNC_READ_MAX = 1 << 20;
+let readBuffer: Buffer | undefined;
+
+/** sha256 of a small file: open/read/close on this thread (a thread-pool round trip per small file costs more than the read). */
+function digestSmallFile(path: string): string {
+  const buf = (readBuffer ??= Buffer.allocUnsafe(SYNC_READ_MAX + 1));
+  const h = createHash('sha256');
+  const fd = openSync(path, 'r');
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      h.update(buf.subarray(0, n));
+      // a short read of a regular file is its end: one read() for a small file, not two
+      if (n < buf.length) break;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return `sha256:${h.digest('hex')}`;
+}
+
+async function digestFile(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
+  return `sha256:${h.digest('hex')}`;
+}
 
 export interface OpenContextOptions {
   /** Dockerfile path (absolute or relative to cwd): `<Dockerfile>.dockerignore` beside it wins over `<context>/.dockerignore`. */
   dockerfile?: string;
+  /** Persistent file digests (see FileDigestMemo). */
+  digests?: FileDigestMemo;
+}
+
+export interface HashSelectionOptions {
+  /**
+   * A source that cannot be selected (missing, ignored, dangling) goes into the hash as its
+   * error message instead of failing: the build keys the step and fails later, at the step,
+   * with a located message. Default: throw ContextSourceError.
+   */
+  recordErrors?: boolean;
 }
 
 /**
  * The build context: a directory, its .dockerignore, safe path resolution and
- * content hashes. Nothing read through it escapes the root.
+ * content hashes. Nothing read through it escapes the root. Each COPY/ADD
+ * selection is walked once: `slipway plan`, the build's cache key and the COPY
+ * step all read the same entry list (`selector`).
  */
 export class BuildContext {
-  private readonly fileDigests = new Map<string, Promise<string>>();
+  private readonly fileDigests = new Map<string, string | Promise<string>>();
+  /** The one selector of this context (memoized walks); give it to the COPY step. */
+  readonly selector: SourceSelector;
 
-  private constructor(readonly root: string, readonly ignore: IgnoreMatcher, readonly ignoreFile: string | undefined) {}
+  private constructor(readonly root: string, readonly ignore: IgnoreMatcher, readonly ignoreFile: string | undefined, private digests: FileDigestMemo | undefined) {
+    this.selector = new SourceSelector({ dir: root, name: 'build context', ignore });
+  }
 
   /** Opens `dir` (which must be a directory) and reads the .dockerignore that applies. */
   static async open(dir: string, options: OpenContextOptions = {}): Promise<BuildContext> {
@@ -89,9 +100,14 @@ export class BuildContext {
       } catch {
         continue;
       }
-      return new BuildContext(root, new IgnoreMatcher(parseDockerignore(text, basename(f))), f);
+      return new BuildContext(root, new IgnoreMatcher(parseDockerignore(text, basename(f))), f, options.digests);
     }
-    return new BuildContext(root, new IgnoreMatcher([]), undefined);
+    return new BuildContext(root, new IgnoreMatcher([]), undefined, options.digests);
+  }
+
+  /** Uses a persistent digest memo from now on (H2's hash cache). */
+  useDigestMemo(memo: FileDigestMemo): void {
+    this.digests = memo;
   }
 
   /** Whether .dockerignore excludes `rel` (posix path relative to the root). */
@@ -105,137 +121,74 @@ export class BuildContext {
     return r === '' ? this.root : join(this.root, ...r.split('/'));
   }
 
-  /** Every entry of the context that .dockerignore keeps, sorted by path. */
+  /** Every entry of the context that .dockerignore keeps, sorted by path (the root itself left out). */
   async walk(): Promise<ContextEntry[]> {
-    const root = await this.entryAt('', '');
-    return root ? [root, ...(await this.below('', '', new IgnoreMatcher([])))].filter((e) => e.path !== '') : [];
+    const [m] = await this.selector.select(['.']);
+    return m ? m.entries.slice(1) : [];
   }
 
   /**
-   * The paths a COPY/ADD source selects, with docker's rules: the source is
-   * relative to the context root (absolute and `..` stay inside), wildcards
-   * (`*`, `?`, `[...]`) match within one path component, ignored paths do not
-   * exist, a directory brings its contents, `exclude` patterns (docker
-   * .dockerignore syntax, relative to the matched source and to the root)
-   * leave entries out. Throws ContextSourceError when nothing matches.
+   * The paths one COPY/ADD source selects (rules: src/context/select.ts `selectSources`).
+   * Throws ContextSourceError for a missing, ignored or dangling named source; a wildcard
+   * that matches nothing selects nothing.
    */
-  async select(source: string, options: { exclude?: readonly string[] } = {}): Promise<SourceMatch[]> {
-    const clean = cleanContextPath(source);
-    const exclude = new IgnoreMatcher(parseDockerignore((options.exclude ?? []).join('\n'), '--exclude'));
-    const paths = WILDCARD.test(clean) ? await this.expandWildcards(clean) : [clean];
-    const out: SourceMatch[] = [];
-    for (const p of paths) {
-      if (p !== '' && exclude.ignores(p)) continue;
-      const resolved = await resolveInRoot(this.root, p);
-      // An ignored directory still exists when a `!` exception keeps something below it.
-      const ignored = (p !== '' && this.isIgnored(p)) || (resolved !== '' && this.isIgnored(resolved));
-      if (ignored && !this.ignore.hasExclusions) continue;
-      const top = await this.entryAt(resolved, '');
-      if (!top || top.type === 'symlink' || (ignored && top.type !== 'dir')) continue;
-      const below = top.type === 'dir' ? await this.below(resolved, '', exclude) : [];
-      if (ignored && below.length === 0) continue;
-      out.push({ source, path: p, type: top.type, entries: [{ ...top, path: p }, ...below] });
-    }
-    if (out.length === 0) {
-      throw new ContextSourceError(source, WILDCARD.test(clean) ? 'no source files were specified (the pattern matches nothing in the build context)' : 'not found in the build context');
-    }
-    return out;
+  select(source: string, options: { exclude?: readonly string[] } = {}): Promise<SourceMatch[]> {
+    return this.selector.select([source], options);
   }
 
   /** A fresh read stream of a file entry. */
   open(entry: ContextEntry): ReadStream {
-    if (entry.type !== 'file') throw new ContextSourceError(entry.path, 'not a regular file');
+    if (entry.type !== 'file') throw new ContextSourceError(entry.path, 'unsupported', `${entry.path}: not a regular file`, 'COPY reads regular files');
     return createReadStream(entry.hostPath);
   }
 
   /**
    * Content hash (`sha256:...`) of everything a selection copies: per entry its
    * path under the source, type, permission bits, symlink target and file
-   * contents (streamed, each file once). Never mtimes, owners or host paths.
+   * contents (each file read once per build). Never mtimes, owners or host paths.
+   * This is the COPY/ADD cache key part of `slipway plan` and of the build.
    */
-  async hashSelection(sel: SourceSelection): Promise<string> {
+  async hashSelection(sel: SourceSelection, options: HashSelectionOptions = {}): Promise<string> {
     const h = createHash('sha256');
     h.update(`parents=${sel.parents} exclude=${JSON.stringify(sel.exclude)}\n`);
-    for (const s of sel.sources) {
-      for (const m of await this.select(s, { exclude: sel.exclude })) {
-        h.update(`source ${m.path}\n`);
-        for (const e of m.entries) {
-          const content = e.type === 'file' ? await this.fileDigest(e.hostPath) : '';
-          h.update(`${e.rel}\0${e.type}\0${e.mode.toString(8)}\0${e.linkTarget ?? ''}\0${content}\n`);
-        }
+    let matches: SourceMatch[];
+    try {
+      matches = await this.selector.select(sel.sources, { exclude: sel.exclude });
+    } catch (e) {
+      if (options.recordErrors !== true || !(e instanceof ContextSourceError)) throw e;
+      h.update(`error ${e.message}\n`);
+      return `sha256:${h.digest('hex')}`;
+    }
+    for (const m of matches) {
+      h.update(`source ${m.path}\n`);
+      for (const e of m.entries) {
+        const content = e.type === 'file' ? await this.fileDigest(e) : '';
+        h.update(`${e.rel}\0${e.type}\0${e.mode.toString(8)}\0${e.linkTarget ?? ''}\0${content}\n`);
       }
     }
     return `sha256:${h.digest('hex')}`;
   }
 
-  private fileDigest(hostPath: string): Promise<string> {
-    let p = this.fileDigests.get(hostPath);
-    if (!p) {
-      p = new Promise<string>((res, rej) => {
-        const h = createHash('sha256');
-        createReadStream(hostPath)
-          .on('data', (c) => h.update(c))
-          .on('error', rej)
-          .on('end', () => res(`sha256:${h.digest('hex')}`));
-      });
-      this.fileDigests.set(hostPath, p);
+  /**
+   * The one place a context file's content digest is computed: this build's memo, then
+   * the persistent memo (by stat data), then a read (small files synchronously).
+   */
+  fileDigest(entry: ContextEntry): string | Promise<string> {
+    const known = this.fileDigests.get(entry.hostPath);
+    if (known !== undefined) return known;
+    const remembered = this.digests?.get(entry);
+    if (remembered !== undefined) {
+      this.fileDigests.set(entry.hostPath, remembered);
+      return remembered;
     }
+    const record = (d: string): string => {
+      this.fileDigests.set(entry.hostPath, d);
+      this.digests?.set(entry, d);
+      return d;
+    };
+    if (entry.size <= SYNC_READ_MAX) return record(digestSmallFile(entry.hostPath));
+    const p = digestFile(entry.hostPath).then(record);
+    this.fileDigests.set(entry.hostPath, p);
     return p;
-  }
-
-  private async entryAt(rel: string, under: string): Promise<ContextEntry | undefined> {
-    const hostPath = rel === '' ? this.root : join(this.root, ...rel.split('/'));
-    let st;
-    try {
-      st = await lstat(hostPath);
-    } catch {
-      return undefined;
-    }
-    const type = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : undefined;
-    if (type === undefined) return undefined;
-    const e: ContextEntry = { path: rel, rel: under, type, mode: st.mode & 0o7777, size: type === 'file' ? st.size : 0, hostPath };
-    if (type === 'symlink') e.linkTarget = await readlink(hostPath);
-    return e;
-  }
-
-  /** Entries below directory `dir` (relative to root), sorted, ignoring what .dockerignore / `exclude` exclude. */
-  private async below(dir: string, relBase: string, exclude: IgnoreMatcher): Promise<ContextEntry[]> {
-    const out: ContextEntry[] = [];
-    const names = (await readdir(dir === '' ? this.root : join(this.root, ...dir.split('/')))).sort();
-    for (const n of names) {
-      const path = dir === '' ? n : `${dir}/${n}`;
-      const rel = relBase === '' ? n : `${relBase}/${n}`;
-      const ignored = this.ignore.ignores(path) || exclude.ignores(rel) || exclude.ignores(path);
-      const e = await this.entryAt(path, rel);
-      if (!e) continue;
-      if (!ignored) out.push(e);
-      if (e.type === 'dir' && (!ignored || this.ignore.hasExclusions || exclude.hasExclusions)) out.push(...(await this.below(path, rel, exclude)));
-    }
-    return out;
-  }
-
-  private async expandWildcards(pattern: string): Promise<string[]> {
-    const comps = pattern.split('/');
-    let current: string[] = [''];
-    for (let i = 0; i < comps.length; i++) {
-      const c = comps[i] as string;
-      const next: string[] = [];
-      for (const base of current) {
-        if (!WILDCARD.test(c)) {
-          next.push(base === '' ? c : `${base}/${c}`);
-          continue;
-        }
-        const dirRel = await resolveInRoot(this.root, base);
-        let names: string[];
-        try {
-          names = await readdir(dirRel === '' ? this.root : join(this.root, ...dirRel.split('/')));
-        } catch {
-          continue;
-        }
-        for (const n of names.sort()) if (micromatch().isMatch(n, c, MM)) next.push(base === '' ? n : `${base}/${n}`);
-      }
-      current = next;
-    }
-    return current;
   }
 }
