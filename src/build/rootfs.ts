@@ -24,6 +24,14 @@ export class RootfsCache {
     return this.unpack.lowerDirs(layers);
   }
 
+  /**
+   * Opaque dirs of each layer ("/data"), topmost first, as lowers() left them in the unpack
+   * markers; undefined for layers unpacked by an older version (ask the layer index then).
+   */
+  opaqueDirs(layers: readonly Layer[]): Set<string>[] | undefined {
+    return this.unpack.opaqueDirs(layers);
+  }
+
   /** A flat root filesystem of `layers` (treat as read-only). */
   flat(layers: readonly Layer[]): Promise<string> {
     const chain = chainIds(layers.map((l) => l.diffId));

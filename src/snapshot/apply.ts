@@ -43,6 +43,11 @@ export interface ApplyResult {
   warnings: string[];
   /** sha256 of the uncompressed tar, to check against the config's diff_ids. */
   diffId: string;
+  /**
+   * overlay mode: the dirs marked opaque (root-relative, '' for the root), sorted. Kept by the
+   * unpack cache so overlay users (RootfsView) need not read xattrs or the layer again.
+   */
+  opaqueDirs: string[];
 }
 
 interface DirAttrs {
@@ -99,7 +104,7 @@ export async function applyLayer(input: Readable | AsyncIterable<Buffer>, root: 
     if (input && typeof (input as Readable).destroy === 'function') (input as Readable).destroy();
     throw classify(e, opts.layer);
   }
-  return { entries: a.count, bytes: a.bytes, format, warnings: a.warnings, diffId: `sha256:${hash.digest('hex')}` };
+  return { entries: a.count, bytes: a.bytes, format, warnings: a.warnings, diffId: `sha256:${hash.digest('hex')}`, opaqueDirs: a.opaqueDirs };
 }
 
 async function* hashed(src: AsyncIterable<Buffer>, h: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
@@ -137,6 +142,8 @@ class Applier {
   readonly maxLayerSize: number;
   count = 0;
   bytes = 0;
+  /** Opaque dirs written (overlay mode), set by finish(). */
+  opaqueDirs: string[] = [];
   private chownWarned = false;
 
   constructor(readonly root: string, readonly opts: ApplyOptions) {
@@ -388,6 +395,7 @@ class Applier {
       }
       const names = this.opts.opaqueXattrs ?? (runningAsRoot() && inInitialUserNamespace() ? ['trusted.overlay.opaque', 'user.overlay.opaque', 'user.fuseoverlayfs.opaque'] : ['user.overlay.opaque', 'user.fuseoverlayfs.opaque']);
       for (const d of this.opaque) for (const name of names) this.xattrs.push({ rel: d, name, value: Buffer.from('y') });
+      this.opaqueDirs = [...this.opaque].filter((d) => this.isRealPath(d)).sort();
     }
     const safe = this.xattrs.filter((x) => this.isRealPath(x.rel));
     for (const w of await writeXattrs(this.root, safe)) this.warn(`layer ${this.opts.layer}: ${w}`);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Layer } from '../image/index.js';
@@ -16,6 +16,16 @@ export interface UnpackCacheOptions {
 
 const MARKER = 'unpacked.json';
 
+/** What `unpacked.json` holds. */
+export interface UnpackMarker {
+  diffId: Digest;
+  digest: Digest;
+  entries: number;
+  bytes: number;
+  /** Root-relative opaque dirs ('' = the root), see ApplyResult.opaqueDirs. */
+  opaqueDirs?: string[];
+}
+
 /**
  * Unpacked layers under a directory the store owns (its `layers/`), one dir
  * per diffID: `<dir>/sha256/<hex>/fs` holds that layer's files with overlay
@@ -25,6 +35,8 @@ const MARKER = 'unpacked.json';
  */
 export class UnpackCache {
   private readonly inflight = new Map<string, Promise<string>>();
+  /** Opaque dirs per diffID, from markers read (or written) by this process. */
+  private readonly opaque = new Map<string, readonly string[]>();
 
   constructor(readonly dir: string, private readonly opts: UnpackCacheOptions = {}) {}
 
@@ -69,7 +81,9 @@ export class UnpackCache {
         ...(this.opts.opaqueXattrs ? { opaqueXattrs: this.opts.opaqueXattrs } : {}),
       });
       checkDiffId(r, layer);
-      await writeFile(join(tmp, MARKER), `${JSON.stringify({ diffId: layer.diffId, digest: layer.descriptor.digest, entries: r.entries, bytes: r.bytes })}\n`);
+      const marker: UnpackMarker = { diffId: layer.diffId, digest: layer.descriptor.digest, entries: r.entries, bytes: r.bytes, opaqueDirs: r.opaqueDirs };
+      await writeFile(join(tmp, MARKER), `${JSON.stringify(marker)}\n`);
+      this.opaque.set(layer.diffId, r.opaqueDirs);
       await mkdir(join(this.dir, parseDigest(layer.diffId).algorithm), { recursive: true });
       try {
         await rename(tmp, final);
@@ -98,6 +112,31 @@ export class UnpackCache {
     const dirs: string[] = [];
     for (const l of layers) dirs.unshift(await this.ensure(l, dirs));
     return dirs;
+  }
+
+  /**
+   * Opaque dirs of unpacked layers as container paths ("/", "/data"), topmost layer first
+   * (lowerdir order), from their markers: what RootfsView needs to read lower dirs, whose
+   * opaque xattrs Node cannot see, without a walk or reading the layers again. undefined
+   * when a layer is not unpacked, or its marker predates the opaqueDirs field.
+   */
+  opaqueDirs(layers: readonly Layer[]): Set<string>[] | undefined {
+    const out: Set<string>[] = [];
+    for (const l of layers) {
+      let dirs = this.opaque.get(l.diffId);
+      if (dirs === undefined) {
+        try {
+          const m = JSON.parse(readFileSync(join(this.pathOf(l.diffId), MARKER), 'utf8')) as Partial<UnpackMarker>;
+          if (!Array.isArray(m.opaqueDirs)) return undefined;
+          dirs = m.opaqueDirs;
+          this.opaque.set(l.diffId, dirs);
+        } catch {
+          return undefined;
+        }
+      }
+      out.unshift(new Set(dirs.map((d) => `/${d}`)));
+    }
+    return out;
   }
 
   /**
@@ -130,8 +169,8 @@ export class UnpackCache {
     return out;
   }
 
-  /** Marker contents for a cached layer. */
-  async info(diffId: Digest): Promise<{ diffId: Digest; digest: Digest; entries: number; bytes: number } | undefined> {
+  /** Marker contents for a cached layer (opaqueDirs is missing in markers of older versions). */
+  async info(diffId: Digest): Promise<UnpackMarker | undefined> {
     try {
       return JSON.parse(await readFile(join(this.pathOf(diffId), MARKER), 'utf8'));
     } catch {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -96,5 +96,28 @@ describe('UnpackCache', () => {
       execFileSync('umount', [merged]);
     }
     expect(existsSync(join(lowers[0]!, 'etc/a'))).toBe(true); // the whiteout device lives in the layer dir
+  });
+
+  it('records each layer\'s opaque dirs in its marker, topmost layer first, read back by a new cache', async () => {
+    const dir = join(work, 'c6');
+    const layers = [layerOf(L1), layerOf([...L2, { name: '.wh..wh..opq' }, { name: 'srv/' }, { name: 'srv/data/' }, { name: 'srv/data/.wh..wh..opq' }])];
+    const cache = new UnpackCache(dir);
+    expect(cache.opaqueDirs(layers)).toBeUndefined(); // nothing unpacked yet
+    await cache.lowerDirs(layers);
+    const want = [new Set(['/', '/opt', '/srv/data']), new Set<string>()];
+    expect(cache.opaqueDirs(layers)).toEqual(want);
+    expect(new UnpackCache(dir).opaqueDirs(layers)).toEqual(want);
+    expect(new UnpackCache(dir).opaqueDirs([layerOf([{ name: 'other', content: 'o' }])])).toBeUndefined();
+  });
+
+  it('answers undefined for a layer whose marker predates the opaque dirs field', async () => {
+    const dir = join(work, 'c7');
+    const l = layerOf(L1);
+    await new UnpackCache(dir).ensure(l);
+    const marker = join(dir, 'sha256', l.diffId.slice(7), 'unpacked.json');
+    const { opaqueDirs, ...old } = JSON.parse(readFileSync(marker, 'utf8')) as { opaqueDirs: string[] };
+    expect(opaqueDirs).toEqual([]);
+    writeFileSync(marker, JSON.stringify(old));
+    expect(new UnpackCache(dir).opaqueDirs([l])).toBeUndefined();
   });
 });

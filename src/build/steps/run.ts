@@ -208,7 +208,8 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
       const work = join(scratch, 'work');
       await mkdir(upper);
       await mkdir(work);
-      const lowerOpaqueDirs = st.image.layers.length > 0 ? await ctx.index.opaqueDirs(st.image.layers) : [];
+      // from the unpack markers (no second read of the layers); the layer index for older caches
+      const lowerOpaqueDirs = st.image.layers.length === 0 ? [] : ctx.unpack.opaqueDirs(st.image.layers) ?? (await ctx.index.opaqueDirs(st.image.layers));
       const res = await runStep({ ...base, rootfs: { lowers, upper, work }, lowerOpaqueDirs }, io, ropts);
       if (res.exitCode !== 0) throw new RunFailedError(where, argv.join(' '), res.exitCode);
       written = await diffOverlay(upper, { ...write, exclude: [...exclude, ...(await dropped(upper, res))] });
