@@ -17,6 +17,7 @@ import { resolveChown } from '../copy/chown.js';
 import type { LayerEntry } from '../copy/entries.js';
 import { commitEntries } from '../layer-commit.js';
 import { RootfsView } from '../../runtime/index.js';
+import { hasWildcard, resolveInRoot } from '../../context/index.js';
 import { copyCreatedBy } from '../history.js';
 
 const run = promisify(execFile);
@@ -112,7 +113,7 @@ async function sourceRoot(ctx: ExecContext, step: CopyStep, where: string): Prom
  */
 async function filesFromLayers(ctx: ExecContext, step: CopyStep, where: string): Promise<NonNullable<CopyRequest['extra']> | undefined> {
   if (step.from === undefined || step.parents) return undefined;
-  const paths = step.sources.map((x) => (x.kind === 'path' && !/[*?[\]]/.test(x.path) ? x.path : undefined));
+  const paths = step.sources.map((x) => (x.kind === 'path' && !hasWildcard(x.path) ? x.path : undefined));
   if (paths.some((p) => p === undefined)) return undefined;
   const img = 'stage' in step.from ? await ctx.stageImage(step.from.stage) : await ctx.bases.resolve(step.from.image, ctx.platform, where);
   const view = new RootfsView(await ctx.unpack.lowers(img.layers), await ctx.index.opaqueDirs(img.layers));
@@ -154,8 +155,9 @@ export async function runCopyStep(ctx: ExecContext, st: StageState, step: CopySt
     const subCopies: { root: SourceRoot; sources: string[]; dirDest: boolean }[] = [];
     for (const src of direct ? [] : step.sources) {
       if (src.kind === 'path') {
-        const unpack = step.kind === 'add' && step.unpack !== false && !/[*?[]/.test(src.path);
-        const host = join(root.dir, posix.normalize('/' + src.path));
+        const unpack = step.kind === 'add' && step.unpack !== false && !hasWildcard(src.path);
+        // symlinks resolve inside the root (a context link to a host archive is never read)
+        const host = join(root.dir, await resolveInRoot(root.dir, src.path));
         const isFile = unpack && (await stat(host).then((s) => s.isFile(), () => false));
         if (isFile && (await isArchive(host))) {
           const dir = await mkdtemp(join(tmp, 'untar-'));
