@@ -20,7 +20,7 @@ export function commandHelp(cmd: Command): string {
   return lines.join('\n') + '\n';
 }
 
-export function mainHelp(commands: readonly Command[], version: string): string {
+export function mainHelp(commands: readonly Pick<Command, 'name' | 'summary'>[], version: string): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
   return [
     `slipway ${version}: daemonless, rootless OCI image builder`,

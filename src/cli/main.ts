@@ -5,6 +5,7 @@ import type { Command, CommandContext, OptionSpec } from './command.js';
 import { GLOBAL_OPTIONS } from './command.js';
 import { commandHelp, mainHelp } from './help.js';
 import { reexecEarly } from './early.js';
+import { COMMANDS, type CommandEntry } from './commands/index.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -26,8 +27,11 @@ export interface MainIO {
   env: NodeJS.ProcessEnv;
 }
 
-/** Runs the CLI; returns the exit code. Never throws. */
-export async function main(argv: string[], io: MainIO): Promise<number> {
+/**
+ * Runs the CLI; returns the exit code. Never throws. `commands` is the command table
+ * (tests pass their own); each command's module loads only when that command runs.
+ */
+export async function main(argv: string[], io: MainIO, commands: readonly CommandEntry[] = COMMANDS): Promise<number> {
   const [name, ...rest] = argv;
   if (name === '--version' || name === 'version') {
     io.stdout.write(`slipway ${version()}\n`);
@@ -38,18 +42,22 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
   } catch (err) {
     return reportError(err, rest.includes('--debug'), io.stderr);
   }
-  // the command table loads the whole public API (src/index.ts): only now
-  const { COMMANDS } = await import('./commands/index.js');
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    io.stdout.write(mainHelp(COMMANDS, version()));
+    io.stdout.write(mainHelp(commands, version()));
     return name === undefined ? 2 : 0;
   }
-  const cmd: Command | undefined = COMMANDS.find((c) => c.name === name);
-  if (!cmd) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     io.stderr.write(`slipway: unknown command "${name}"\nRun "slipway --help" for the list of commands.\n`);
     return 2;
   }
   const debug = rest.includes('--debug');
+  let cmd: Command;
+  try {
+    cmd = await entry.load();
+  } catch (err) {
+    return reportError(new CommandLoadError(name, err), debug, io.stderr);
+  }
   try {
     let parsed;
     try {
@@ -87,6 +95,16 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
     return code ?? 0;
   } catch (err) {
     return reportError(err, debug, io.stderr);
+  }
+}
+
+/** A command's module did not load: a broken or half-built installation, not a user mistake. */
+export class CommandLoadError extends SlipwayError {
+  constructor(command: string, cause: unknown) {
+    super('COMMAND_LOAD', `loading the "${command}" command failed: ${errorMessage(cause)}`, {
+      hint: 'the installation is incomplete or damaged: reinstall slipway (in a source checkout: npm run build); --debug shows the cause',
+      cause,
+    });
   }
 }
 

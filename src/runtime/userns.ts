@@ -29,6 +29,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, userInfo } from 'node:os';
 import { RuntimeSetupError } from './errors.js';
 import { findHostTool } from './host-tools.js';
+import { forgetNamespaceProbes } from './modes/probe-cache.js';
 import { fullIdMap, idMapArgs, parseIdMap, readSubIds, type IdMapping, type SubIdRange } from './subids.js';
 
 /** Set in the environment of the re-executed child: "full" or "single" (the map kind). */
@@ -177,7 +178,10 @@ export async function reexecInUserNamespace(argv: readonly string[], env: NodeJS
   const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const);
   for (const [s, h] of handlers) process.on(s, h);
   try {
-    await gateChild(child, plan);
+    await gateChild(child, plan).catch((e: unknown) => {
+      forgetNamespaceProbes(env); // a remembered "user namespaces work" is wrong now
+      throw e;
+    });
     return await new Promise<number>((resolve, reject) => {
       child.on('error', reject);
       child.on('exit', (code, signal) => resolve(code ?? 128 + signalNumber(signal)));

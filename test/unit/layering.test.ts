@@ -62,21 +62,36 @@ describe('module boundaries', () => {
   });
 });
 
-describe('the light entry src/startup.ts', () => {
-  /** Every source file src/<rel> reaches through static imports. */
-  function closure(rel: string, seen = new Set<string>()): Set<string> {
+describe('the light entry: what loads before a command runs', () => {
+  const isHeavy = (f: string) => /^(store|dockerfile|context|plan|snapshot|build)\//.test(f.split(sep).join('/')) || f === 'index.ts';
+  /** Every source file src/<rel> reaches through static imports, and through dynamic import() too when `dynamic`. */
+  function closure(rel: string, dynamic = false, seen = new Set<string>()): Set<string> {
     if (seen.has(rel)) return seen;
     seen.add(rel);
     const text = readFileSync(join(REPO_ROOT, 'src', rel), 'utf8');
-    for (const m of text.matchAll(/^(?:import|export)\s(?!type\b)[^;]*?from\s+'(\.{1,2}\/[^']+)'/gm)) {
-      closure(relative(join(REPO_ROOT, 'src'), join(REPO_ROOT, 'src', rel, '..', m[1] as string)).replace(/\.js$/, '.ts'), seen);
-    }
+    const staticRe = /^(?:import|export)\s(?!type\b)[^;]*?from\s+'(\.{1,2}\/[^']+)'/gm;
+    const targets = [...text.matchAll(staticRe)].map((m) => m[1] as string);
+    if (dynamic) targets.push(...[...text.matchAll(/import\(\s*'(\.{1,2}\/[^']+)'\s*\)/g)].map((m) => m[1] as string));
+    for (const t of targets) closure(relative(join(REPO_ROOT, 'src'), join(REPO_ROOT, 'src', rel, '..', t)).replace(/\.js$/, '.ts'), dynamic, seen);
     return seen;
   }
-  it('loads none of the heavy modules, so a rootless build re-execs from a small process', () => {
-    const reached = [...closure('startup.ts'), ...closure(join('cli', 'main.ts'))];
+  it('the CLI entry (main.ts, the command table, startup.ts) statically loads none of the heavy modules and no command', () => {
+    const reached = [...closure(join('cli', 'main.ts'))];
+    expect(reached).toContain('startup.ts');
+    expect(reached).toContain(join('cli', 'commands', 'index.ts'));
+    expect(reached.filter(isHeavy)).toEqual([]);
+    const commands = reached.filter((f) => f.startsWith(join('cli', 'commands') + sep) && f !== join('cli', 'commands', 'index.ts'));
+    expect(commands, 'the command table names commands and import()s their modules, it never imports them statically').toEqual([]);
+  });
+  it('the command table reaches every command module through a dynamic import', () => {
+    const table = closure(join('cli', 'commands', 'index.ts'), true);
+    expect([...table].filter((f) => f.startsWith(join('cli', 'commands') + sep)).length).toBeGreaterThan(5);
+    expect([...table].some(isHeavy), 'commands use the public API').toBe(true);
+  });
+  it('the rootless re-exec (startup.ts, with what it loads on demand) reaches userns and detection, no heavy module, so it runs from a small process', () => {
+    const reached = [...closure('startup.ts', true)];
     expect(reached).toContain(join('runtime', 'userns.ts'));
-    const heavy = reached.filter((f) => /^(store|dockerfile|context|plan|snapshot|build)\//.test(f.split(sep).join('/')) || f === 'index.ts' || f.endsWith(join('cli', 'commands', 'index.ts')));
-    expect(heavy).toEqual([]);
+    expect(reached).toContain(join('runtime', 'modes', 'detect.ts'));
+    expect(reached.filter(isHeavy)).toEqual([]);
   });
 });

@@ -48,7 +48,7 @@ export const infoCommand: Command = {
       ...(str(ctx, 'storage-driver') ? { storageDriver: str(ctx, 'storage-driver')! } : {}),
       ...((process.getuid?.() ?? 0) === 0 ? { stateDir: storePaths(localStoreRoot(ctx.env, str(ctx, 'root'))).tmp } : {}),
     });
-    const buildMode = await detectBuildMode({ env: ctx.env });
+    const buildMode = await detectBuildMode({ env: ctx.env, fresh: true });
     const info = { version: process.version, platform: formatPlatform(hostPlatform()), ...ri, buildMode };
     if (format === 'json') ctx.stdout.write(JSON.stringify(info, null, 2) + '\n');
     else ctx.stdout.write(text(info));

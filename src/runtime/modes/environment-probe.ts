@@ -5,6 +5,15 @@ import { findHostTool } from '../host-tools.js';
 import { parseSubIds } from '../subids.js';
 import { CAP_SYS_ADMIN, cgroupContainerMarker, hasCapability, parseProcStatus, parseSysctlInt, type EnvironmentFacts, type NamespaceProbe } from './facts.js';
 import { parseMountInfo, rootFsTypeOf } from './mountinfo.js';
+import { hostKeySources, namespaceProbeKey, probeCacheFile, recallNamespaceProbes, rememberNamespaceProbes, worthRemembering, type NamespaceProbeOutcome } from './probe-cache.js';
+
+/** Where successful namespace probes are remembered (see probe-cache.ts). */
+export interface NamespaceProbeCache {
+  /** The key for this environment with this unshare binary (undefined: do not cache). */
+  key(unshare: string): string | undefined;
+  recall(key: string): NamespaceProbeOutcome | undefined;
+  remember(key: string, outcome: NamespaceProbeOutcome): void;
+}
 
 /** Everything the probe reads from the machine; tests pass their own. */
 export interface EnvironmentProbes {
@@ -16,6 +25,8 @@ export interface EnvironmentProbes {
   /** Runs argv; resolves with its exit code and stderr (code 127 when it cannot start). */
   run(argv: readonly string[]): Promise<{ code: number; stderr: string }>;
   which(name: string): string | undefined;
+  /** Remembered probe outcomes; without it the namespaces are tried on every call. */
+  cache?: NamespaceProbeCache;
 }
 
 function readQuiet(p: string): string | undefined {
@@ -43,8 +54,22 @@ function runQuiet(argv: readonly string[]): Promise<{ code: number; stderr: stri
   });
 }
 
-/** The real machine. */
-export function hostProbes(env: Record<string, string | undefined> = process.env): EnvironmentProbes {
+/**
+ * The file-backed cache of probe outcomes for this machine; `fresh` probes anyway (and
+ * remembers a success), for `slipway info`.
+ */
+export function hostProbeCache(env: Record<string, string | undefined>, fresh = false): NamespaceProbeCache | undefined {
+  const file = probeCacheFile(env);
+  if (file === undefined) return undefined;
+  return {
+    key: (unshare) => namespaceProbeKey(hostKeySources, unshare),
+    recall: (key) => (fresh ? undefined : recallNamespaceProbes(file, key)),
+    remember: (key, o) => rememberNamespaceProbes(file, key, o),
+  };
+}
+
+/** The real machine; `opts.fresh` ignores remembered probe outcomes. */
+export function hostProbes(env: Record<string, string | undefined> = process.env, opts: { fresh?: boolean } = {}): EnvironmentProbes {
   const uid = process.getuid?.() ?? 0;
   let user = String(uid);
   try {
@@ -52,7 +77,8 @@ export function hostProbes(env: Record<string, string | undefined> = process.env
   } catch {
     /* no passwd entry */
   }
-  return { uid, user, env, readFile: readQuiet, exists: existsSync, run: runQuiet, which: (n) => findHostTool(n) };
+  const cache = hostProbeCache(env, opts.fresh === true);
+  return { uid, user, env, readFile: readQuiet, exists: existsSync, run: runQuiet, which: (n) => findHostTool(n), ...(cache ? { cache } : {}) };
 }
 
 async function tryNamespace(p: EnvironmentProbes, unshare: string | undefined, args: string[]): Promise<NamespaceProbe | undefined> {
@@ -74,15 +100,29 @@ export function containerMarkers(p: Pick<EnvironmentProbes, 'env' | 'exists' | '
 }
 
 /**
+ * Tries to create the namespaces, or recalls that this worked in this very environment
+ * (probe-cache.ts: successes only, keyed by every input the probes depend on).
+ */
+async function probeNamespaces(p: EnvironmentProbes, unshare: string | undefined): Promise<NamespaceProbeOutcome> {
+  const key = unshare !== undefined ? p.cache?.key(unshare) : undefined;
+  const recalled = key !== undefined ? p.cache?.recall(key) : undefined;
+  if (recalled) return recalled;
+  const [userNamespace, mountNamespace] = await Promise.all([
+    tryNamespace(p, unshare, ['--user']),
+    p.uid === 0 ? tryNamespace(p, unshare, ['--mount', '--pid', '--fork']) : Promise.resolve(undefined),
+  ]);
+  const outcome = { userNamespace, mountNamespace };
+  if (key !== undefined && worthRemembering(p.uid, outcome)) p.cache?.remember(key, outcome);
+  return outcome;
+}
+
+/**
  * Collects the facts a build mode depends on. Really tries to create the
  * namespaces (reading sysctls alone misses seccomp filters and LSMs).
  */
 export async function gatherEnvironmentFacts(p: EnvironmentProbes = hostProbes()): Promise<EnvironmentFacts> {
   const unshare = p.which('unshare');
-  const [userNamespace, mountNamespace] = await Promise.all([
-    tryNamespace(p, unshare, ['--user']),
-    p.uid === 0 ? tryNamespace(p, unshare, ['--mount', '--pid', '--fork']) : Promise.resolve(undefined),
-  ]);
+  const { userNamespace, mountNamespace } = await probeNamespaces(p, unshare);
   const status = parseProcStatus(p.readFile('/proc/self/status') ?? '');
   const uidMap = p.readFile('/proc/self/uid_map');
   const mounts = parseMountInfo(p.readFile('/proc/self/mountinfo') ?? '');

@@ -1,0 +1,159 @@
+import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NamespaceProbe } from './facts.js';
+
+/**
+ * Remembers successful namespace probes (`unshare --user true`, `unshare --mount --pid
+ * --fork true`), so a build does not spawn them every time. Sound because:
+ *  - only successes are kept: an environment that blocked namespaces is probed again on
+ *    every run, so a fix (sysctl, seccomp profile) shows at once and the fallback modes
+ *    (2 in place, 3 no RUN) are never chosen from memory;
+ *  - an entry is used only while every input the probes depend on is unchanged: the boot,
+ *    the credentials (uid/gid maps, capability sets, no_new_privs), the seccomp mode and
+ *    filter count, the LSM label, the namespace sysctls, the PID and cgroup namespaces
+ *    (which container this is), and the unshare binary itself; they are all part of the key;
+ *  - entries expire after MAX_AGE_MS, and a failed user-namespace re-exec forgets them all;
+ *  - the file is trusted only when this uid owns it and nobody else may write it.
+ * Everything else detection reads (subuid ranges, container markers, mounts) is read fresh
+ * on every run: those reads cost microseconds.
+ */
+
+export interface NamespaceProbeOutcome {
+  userNamespace: NamespaceProbe | undefined;
+  mountNamespace: NamespaceProbe | undefined;
+}
+
+/** What the key is made of; tests pass their own. */
+export interface ProbeKeySources {
+  readFile(path: string): string | undefined;
+  /** Target of a symlink (namespace links read like "pid:[4026531836]"). */
+  readLink(path: string): string | undefined;
+  /** Identity of a file's contents: device, inode, size, mtime. */
+  fileIdentity(path: string): string | undefined;
+}
+
+/** Files whose whole contents go into the key. */
+export const PROBE_KEY_FILES = [
+  '/proc/sys/kernel/random/boot_id',
+  '/proc/self/uid_map',
+  '/proc/self/gid_map',
+  '/proc/self/setgroups',
+  '/proc/self/attr/current',
+  '/proc/sys/user/max_user_namespaces',
+  '/proc/sys/user/max_mnt_namespaces',
+  '/proc/sys/user/max_pid_namespaces',
+  '/proc/sys/kernel/unprivileged_userns_clone',
+  '/proc/sys/kernel/apparmor_restrict_unprivileged_userns',
+] as const;
+
+/** Lines of /proc/self/status that go into the key. */
+export const PROBE_KEY_STATUS_FIELDS = ['Uid', 'Gid', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs', 'Seccomp', 'Seccomp_filters'] as const;
+
+/** Namespaces that tell containers apart (the user and mount namespaces are new in every re-exec'd child: the maps above stand for them). */
+export const PROBE_KEY_NAMESPACES = ['/proc/self/ns/pid', '/proc/self/ns/cgroup'] as const;
+
+export const MAX_AGE_MS = 3600 * 1000;
+
+/** The key for the probes in this environment, run with the unshare binary at `unshare`. */
+export function namespaceProbeKey(src: ProbeKeySources, unshare: string): string {
+  const status = src.readFile('/proc/self/status') ?? '';
+  const parts = {
+    v: 1,
+    files: PROBE_KEY_FILES.map((f) => [f, src.readFile(f) ?? null]),
+    status: PROBE_KEY_STATUS_FIELDS.map((k) => [k, new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim() ?? null]),
+    namespaces: PROBE_KEY_NAMESPACES.map((n) => [n, src.readLink(n) ?? null]),
+    unshare: [unshare, src.fileIdentity(unshare) ?? null],
+  };
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+/** Only outcomes where every probe that ran succeeded are remembered. */
+export function worthRemembering(uid: number, o: NamespaceProbeOutcome): boolean {
+  return o.userNamespace?.ok === true && (uid !== 0 || o.mountNamespace?.ok === true);
+}
+
+/** `$XDG_CACHE_HOME/slipway/namespace-probes.json` (default ~/.cache); undefined without either variable. */
+export function probeCacheFile(env: Record<string, string | undefined>): string | undefined {
+  const base = env.XDG_CACHE_HOME?.startsWith('/') ? env.XDG_CACHE_HOME : env.HOME?.startsWith('/') ? join(env.HOME, '.cache') : undefined;
+  return base === undefined ? undefined : join(base, 'slipway', 'namespace-probes.json');
+}
+
+interface Entry extends NamespaceProbeOutcome {
+  at: number;
+}
+
+/** The entries of the cache file, or none when it is missing, unreadable or not safely ours. */
+function readEntries(file: string): Record<string, Entry> {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const st = fstatSync(fd);
+    const uid = process.getuid?.() ?? 0;
+    if (!st.isFile() || st.uid !== uid || (st.mode & 0o022) !== 0) return {};
+    const data = JSON.parse(readFileSync(fd, 'utf8')) as { v?: number; entries?: Record<string, Entry> };
+    return data.v === 1 && data.entries && typeof data.entries === 'object' ? data.entries : {};
+  } catch {
+    return {};
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** A remembered outcome for `key`, if fresh. */
+export function recallNamespaceProbes(file: string, key: string, now = Date.now()): NamespaceProbeOutcome | undefined {
+  const e = readEntries(file)[key];
+  if (!e || typeof e.at !== 'number' || now - e.at > MAX_AGE_MS || now < e.at) return undefined;
+  return { userNamespace: e.userNamespace, mountNamespace: e.mountNamespace };
+}
+
+/** Remembers `o` under `key` (stale entries are dropped); best effort, never throws. */
+export function rememberNamespaceProbes(file: string, key: string, o: NamespaceProbeOutcome, now = Date.now()): void {
+  try {
+    const entries = Object.fromEntries(Object.entries(readEntries(file)).filter(([, e]) => typeof e.at === 'number' && now - e.at <= MAX_AGE_MS && now >= e.at));
+    entries[key] = { at: now, userNamespace: o.userNamespace, mountNamespace: o.mountNamespace };
+    mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ v: 1, entries }), { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch {
+    /* no cache then: the probes run next time */
+  }
+}
+
+/** Drops every remembered outcome (a namespace operation failed after all). */
+export function forgetNamespaceProbes(env: Record<string, string | undefined>): void {
+  const file = probeCacheFile(env);
+  if (file === undefined) return;
+  try {
+    unlinkSync(file);
+  } catch {
+    /* nothing remembered */
+  }
+}
+
+/** The real machine as key source. */
+export const hostKeySources: ProbeKeySources = {
+  readFile(p) {
+    try {
+      return readFileSync(p, 'utf8');
+    } catch {
+      return undefined;
+    }
+  },
+  readLink(p) {
+    try {
+      return readlinkSync(p);
+    } catch {
+      return undefined;
+    }
+  },
+  fileIdentity(p) {
+    try {
+      const st = statSync(p, { bigint: true });
+      return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    } catch {
+      return undefined;
+    }
+  },
+};
