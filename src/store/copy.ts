@@ -4,7 +4,7 @@ import {
   type Descriptor, type ImageIndex, type ImageManifest, type Platform,
 } from '../oci/index.js';
 import { createLimiter, type Limiter } from './limit.js';
-import type { ReadableStore, Store } from './store.js';
+import type { BlobWriter, ReadableStore, Store } from './store.js';
 
 /** Progress of a copy, as typed events (the CLI draws them; nothing here prints). */
 export type CopyEvent =
@@ -68,6 +68,29 @@ function countBytes(body: Readable, desc: Descriptor, emit: (e: CopyEvent) => vo
   body.once('end', () => emit({ type: 'blob-progress', descriptor: desc, bytes }));
 }
 
+/** `w` with its bytes counted as they are written (progress events at most every 1 MiB, and at the end). */
+function countingWriter(w: BlobWriter, desc: Descriptor, emit: (e: CopyEvent) => void, onBytes: (n: number) => void): BlobWriter {
+  let bytes = 0;
+  let reported = 0;
+  return {
+    write(chunk) {
+      bytes += chunk.length;
+      onBytes(chunk.length);
+      if (bytes - reported >= 1 << 20) {
+        reported = bytes;
+        emit({ type: 'blob-progress', descriptor: desc, bytes });
+      }
+      return w.write(chunk);
+    },
+    drain: () => w.drain(),
+    async commit() {
+      await w.commit();
+      emit({ type: 'blob-progress', descriptor: desc, bytes });
+    },
+    abort: () => w.abort(),
+  };
+}
+
 /** Waits for every task (so nothing still writes after copy() returns), then throws the first failure. */
 async function settleAll(tasks: Promise<void>[]): Promise<void> {
   const results = await Promise.allSettled(tasks);
@@ -110,10 +133,25 @@ class Copier {
       }
       this.emit({ type: 'blob-started', descriptor: desc });
       try {
-        const body: Readable = await this.src.fetch(desc);
-        countBytes(body, desc, (e) => this.emit(e), (n) => (this.result.bytesCopied += n));
-        // body is src.fetch()'s verifying stream: a destination that can trusts it and hashes nothing again
-        await (this.dst.pushVerified ? this.dst.pushVerified(desc, body) : this.dst.push(desc, body));
+        const onBytes = (n: number): void => {
+          this.result.bytesCopied += n;
+        };
+        if (this.src.fetchTo !== undefined && this.dst.openBlobWriter !== undefined) {
+          // the source delivers raw bytes, the destination's writer hashes and verifies them once
+          const writer = await this.dst.openBlobWriter(desc, `blob ${desc.digest} from ${this.src.name}`);
+          try {
+            await this.src.fetchTo(desc, countingWriter(writer, desc, (e) => this.emit(e), onBytes));
+            await writer.commit();
+          } catch (e) {
+            await writer.abort();
+            throw e;
+          }
+        } else {
+          const body: Readable = await this.src.fetch(desc);
+          countBytes(body, desc, (e) => this.emit(e), onBytes);
+          // body is src.fetch()'s verifying stream: a destination that can trusts it and hashes nothing again
+          await (this.dst.pushVerified ? this.dst.pushVerified(desc, body) : this.dst.push(desc, body));
+        }
       } catch (e) {
         this.failure ??= e;
         throw e;

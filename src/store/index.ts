@@ -1,4 +1,4 @@
-export type { BlobSource, ReadableStore, Store } from './store.js';
+export type { BlobSource, BlobWriter, ReadableStore, Store } from './store.js';
 export { RefNotFoundError, BlobNotFoundError, StoreError } from './errors.js';
 export { localStoreRoot, storePaths, type StorePaths } from './paths.js';
 export { withFileLock, pidAlive, type LockOptions } from './lock.js';

@@ -10,7 +10,8 @@ import {
 } from '../oci/index.js';
 import { BlobNotFoundError, RefNotFoundError, StoreError } from './errors.js';
 import { pidAlive, withFileLock } from './lock.js';
-import type { Store } from './store.js';
+import { BlobFileWriter } from './blob-file-writer.js';
+import type { BlobWriter, Store } from './store.js';
 
 const TMP_DIR = '.slipway-tmp';
 const LOCK_FILE = 'index.json.lock';
@@ -259,6 +260,22 @@ export class LayoutStore implements Store {
    */
   async pushVerified(desc: Descriptor, body: Readable): Promise<void> {
     return this.write(desc, body, false);
+  }
+
+  /**
+   * A writer for one blob (see BlobWriter): chunks go straight to a temp file in
+   * `.slipway-tmp/` with positional writes, the file is hashed as it grows on a worker thread,
+   * and commit() makes it visible only when size and digest match (fsync, then rename).
+   */
+  async openBlobWriter(desc: Descriptor, where?: string): Promise<BlobWriter> {
+    parseDigest(desc.digest);
+    await this.takeLease();
+    await this.ensureTmp();
+    const tmp = this.tmpPath('blob');
+    const fh = await open(tmp, 'wx+', 0o644).catch((e: Error) => {
+      throw new StoreError(`cannot create ${tmp}: ${e.message}`, 'check that the store directory is writable', e);
+    });
+    return new BlobFileWriter(fh, tmp, this.blobPath(desc.digest), desc, where ?? this.where(desc));
   }
 
   private async write(desc: Descriptor, body: Readable | Uint8Array, verify: boolean): Promise<void> {

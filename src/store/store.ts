@@ -10,6 +10,31 @@ export interface BlobSource {
   /** Whole blob in memory, verified: for manifests, indexes and configs only. */
   fetchBytes(desc: Descriptor): Promise<Buffer>;
   exists(desc: Descriptor): Promise<boolean>;
+  /**
+   * Optional: writes the blob's bytes to `writer`, exactly `desc.size` of them (a download that
+   * breaks is resumed). The bytes are not hashed here and the writer is not committed: the
+   * caller commits, and the writer's commit() verifies the digest. copy() uses it when the
+   * destination has openBlobWriter(), so each byte is hashed once, by the writer.
+   */
+  fetchTo?(desc: Descriptor, writer: BlobWriter): Promise<void>;
+}
+
+/**
+ * A blob being written into a store: its bytes in order, visible only after commit() found
+ * them to match the descriptor (size and digest). Hashing is the writer's job.
+ */
+export interface BlobWriter {
+  /** Takes the next chunk (kept until written: do not change it). false: wait for drain() before writing more. */
+  write(chunk: Buffer): boolean;
+  /** Resolves once the writer can take more; rejects when writing failed. */
+  drain(): Promise<void>;
+  /**
+   * All bytes were written: waits for them to reach the file, checks size and digest
+   * (SizeMismatchError/DigestMismatchError), makes the blob visible. On failure nothing is kept.
+   */
+  commit(): Promise<void>;
+  /** Drops what was written. Safe after a failed commit. */
+  abort(): Promise<void>;
 }
 
 /** What copy() needs from a source: blobs plus name resolution. */
@@ -36,6 +61,11 @@ export interface Store extends ReadableStore {
    * has it, push() otherwise.
    */
   pushVerified?(desc: Descriptor, body: Readable): Promise<void>;
+  /**
+   * Optional: a writer for one blob (see BlobWriter); `where` names the blob's origin in
+   * mismatch errors ("blob sha256:... from registry/repo").
+   */
+  openBlobWriter?(desc: Descriptor, where?: string): Promise<BlobWriter>;
   /** Points `ref` at `desc` (a manifest or index already pushed). */
   tag(desc: Descriptor, ref: string): Promise<void>;
 }

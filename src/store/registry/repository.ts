@@ -10,8 +10,8 @@ import {
   verifyBytes,
   type Descriptor,
 } from '../../oci/index.js';
-import type { Store } from '../store.js';
-import { openBlob } from './blob-reader.js';
+import type { BlobWriter, Store } from '../store.js';
+import { downloadBlobTo, openBlob, requestBlob } from './blob-reader.js';
 import type { BlobSources } from './blob-sources.js';
 import { headerValue, type RegistryClient, type RegistryResponse } from './client.js';
 import { RegistryError, RegistryProtocolError, isRetriableRegistryError } from './errors.js';
@@ -170,6 +170,25 @@ export class RegistryRepository implements Store {
       this.learn(desc.digest, c);
       return s;
     });
+  }
+
+  /**
+   * Writes a blob to `writer` (see BlobSource.fetchTo): the first GET goes to the preferred
+   * endpoint, then mirrors/the registry in order; a download that breaks later is resumed from
+   * where it broke. The writer hashes and verifies.
+   */
+  async fetchTo(desc: Descriptor, writer: BlobWriter): Promise<void> {
+    if (isManifest(desc.mediaType) || isIndex(desc.mediaType)) {
+      writer.write(await this.fetchBytes(desc));
+      return;
+    }
+    const { target, res } = await this.read(async (c) => {
+      const t = { client: c, repository: this.repository, scopes: this.scopes };
+      const first = await requestBlob(t, desc);
+      this.learn(desc.digest, c);
+      return { target: t, res: first };
+    });
+    await downloadBlobTo(target, desc, res, writer);
   }
 
   async exists(desc: Descriptor): Promise<boolean> {

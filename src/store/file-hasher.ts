@@ -1,0 +1,156 @@
+import { createHash, type Hash } from 'node:crypto';
+import { read } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+
+/**
+ * Hashes a file while it is being written, on a worker thread: the writer says how far the
+ * file is written (`advance`), the worker reads that part back (from the page cache) and hashes
+ * it, and `digest()` gives the hash of the bytes on disk once all are written. The main thread
+ * only writes, so downloading and hashing run on two cores. When no worker can be started the
+ * file is hashed on this thread instead (same result, no parallelism).
+ */
+export interface FileHasher {
+  /** Bytes [0, upTo) of the file are written and will not change. */
+  advance(upTo: number): void;
+  /** The digest (`alg:hex`) of bytes [0, size); the file must be written up to `size`. */
+  digest(size: number): Promise<string>;
+  /** Forgets the job (the file is being dropped). */
+  cancel(): void;
+}
+
+/** Runs in the worker (CommonJS, eval'd: nothing to resolve, so it works from a bundle too). */
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const { readSync } = require('node:fs');
+const jobs = new Map();
+const buf = Buffer.allocUnsafe(1 << 20);
+parentPort.on('message', (m) => {
+  if (m.cancel) { jobs.delete(m.id); return; }
+  let j = jobs.get(m.id);
+  if (j === undefined) { j = { hash: createHash(m.alg), pos: 0 }; jobs.set(m.id, j); }
+  try {
+    while (j.pos < m.upTo) {
+      const n = readSync(m.fd, buf, 0, Math.min(buf.length, m.upTo - j.pos), j.pos);
+      if (n <= 0) throw new Error('file ended at ' + j.pos + ' of ' + m.upTo + ' bytes');
+      j.hash.update(n === buf.length ? buf : buf.subarray(0, n));
+      j.pos += n;
+    }
+    if (m.end) { jobs.delete(m.id); parentPort.postMessage({ id: m.id, hex: j.hash.digest('hex') }); }
+  } catch (e) {
+    jobs.delete(m.id);
+    parentPort.postMessage({ id: m.id, error: String(e && e.message || e) });
+  }
+});
+`;
+
+interface Pending {
+  resolve(hex: string): void;
+  reject(e: Error): void;
+}
+
+let worker: Worker | undefined;
+let workerBroken = false;
+let nextId = 0;
+/** Jobs waiting for a digest; the worker holds the process open only while there are any. */
+const waiting = new Map<number, Pending>();
+
+function failAll(e: Error): void {
+  workerBroken = true;
+  worker = undefined;
+  for (const p of waiting.values()) p.reject(e);
+  waiting.clear();
+}
+
+function hashWorker(): Worker | undefined {
+  if (worker !== undefined || workerBroken) return worker;
+  try {
+    const w = new Worker(WORKER_SOURCE, { eval: true, stdout: false, stderr: false });
+    w.unref();
+    w.on('message', (m: { id: number; hex?: string; error?: string }) => {
+      const p = waiting.get(m.id);
+      if (p === undefined) return;
+      waiting.delete(m.id);
+      if (waiting.size === 0) w.unref();
+      if (m.hex !== undefined) p.resolve(m.hex);
+      else p.reject(new Error(m.error ?? 'hash worker failed'));
+    });
+    w.on('error', (e) => failAll(e));
+    w.on('exit', (code) => failAll(new Error(`hash worker exited with code ${code}`)));
+    worker = w;
+  } catch {
+    workerBroken = true;
+  }
+  return worker;
+}
+
+/** Hashes `fd` on this thread, reading it back (the fallback when the worker is gone). */
+function hashHere(fd: number, algorithm: string, size: number): Promise<string> {
+  const hash: Hash = createHash(algorithm);
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let pos = 0;
+  return new Promise((resolve, reject) => {
+    const step = (): void => {
+      if (pos >= size) {
+        resolve(hash.digest('hex'));
+        return;
+      }
+      read(fd, buf, 0, Math.min(buf.length, size - pos), pos, (err, n) => {
+        if (err) return reject(err);
+        if (n <= 0) return reject(new Error(`file ended at ${pos} of ${size} bytes`));
+        hash.update(n === buf.length ? buf : buf.subarray(0, n));
+        pos += n;
+        step();
+      });
+    };
+    step();
+  });
+}
+
+/** Starts the hash worker ahead of the first blob (it boots while manifests are fetched). */
+export function warmFileHasher(): void {
+  hashWorker();
+}
+
+/** A hasher for the file open (readable) as `fd`, computing `algorithm` (sha256, sha512). */
+export function fileHasher(fd: number, algorithm: string): FileHasher {
+  const w = hashWorker();
+  const id = ++nextId;
+  let posted = 0;
+  let cancelled = false;
+  return {
+    advance(upTo) {
+      if (w === undefined || workerBroken || upTo <= posted) return;
+      // small steps cost a message each: hand over at least 1 MiB at a time
+      if (upTo - posted < 1 << 20) return;
+      posted = upTo;
+      w.postMessage({ id, fd, alg: algorithm, upTo });
+    },
+    async digest(size) {
+      if (w !== undefined && !workerBroken) {
+        try {
+          const hex = await new Promise<string>((resolve, reject) => {
+            waiting.set(id, { resolve, reject });
+            w.ref();
+            w.postMessage({ id, fd, alg: algorithm, upTo: size, end: true });
+          });
+          return `${algorithm}:${hex}`;
+        } catch {
+          if (cancelled) throw new Error('cancelled');
+          // the worker died or could not read: hash here instead
+        }
+      }
+      return `${algorithm}:${await hashHere(fd, algorithm, size)}`;
+    },
+    cancel() {
+      cancelled = true;
+      if (w !== undefined && !workerBroken) w.postMessage({ id, cancel: true });
+      const p = waiting.get(id);
+      if (p !== undefined) {
+        waiting.delete(id);
+        p.reject(new Error('cancelled'));
+        if (waiting.size === 0) w?.unref();
+      }
+    },
+  };
+}

@@ -1,0 +1,122 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DigestMismatchError, SizeMismatchError, digestOf, type Descriptor } from '../../src/oci/index.js';
+import { LayoutStore } from '../../src/store/index.js';
+import { ensureBuilt } from '../helpers/images.js';
+import { REPO_ROOT } from '../helpers/cli.js';
+
+const work = mkdtempSync(join(tmpdir(), 'slipway-blob-writer-'));
+let n = 0;
+const freshStore = () => LayoutStore.open(join(work, `layout-${++n}`));
+const temps = (s: LayoutStore) =>
+  existsSync(join(s.dir, '.slipway-tmp')) ? readdirSync(join(s.dir, '.slipway-tmp')).filter((f) => !f.startsWith('lease-')) : [];
+const descOf = (data: Buffer): Descriptor => ({ mediaType: 'application/octet-stream', digest: digestOf(data), size: data.length });
+/** `data` cut into chunks of `size` bytes. */
+const chunks = (data: Buffer, size: number): Buffer[] => {
+  const out: Buffer[] = [];
+  for (let i = 0; i < data.length; i += size) out.push(data.subarray(i, i + size));
+  return out;
+};
+
+beforeAll(() => ensureBuilt());
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('LayoutStore.openBlobWriter', () => {
+  it('writes a large blob chunk by chunk, asking the producer to wait when 8 MiB are queued, and makes it visible on commit', async () => {
+    const s = await freshStore();
+    const data = randomBytes(24 << 20);
+    const d = descOf(data);
+    const w = await s.openBlobWriter(d);
+    let waits = 0;
+    for (const c of chunks(data, 64 << 10)) {
+      if (!w.write(c)) {
+        waits++;
+        await w.drain();
+      }
+    }
+    expect(await s.exists(d)).toBe(false);
+    await w.commit();
+    expect(waits).toBeGreaterThan(0);
+    expect(readFileSync(s.blobPath(d.digest)).equals(data)).toBe(true);
+    expect(temps(s)).toEqual([]);
+    await s.close();
+  });
+
+  it.each([
+    ['one byte changed', (data: Buffer) => chunks(Buffer.from(data).fill(1, 100, 101), 4096), DigestMismatchError],
+    ['a byte missing', (data: Buffer) => chunks(data.subarray(1), 4096), SizeMismatchError],
+    ['a byte too many', (data: Buffer) => chunks(Buffer.concat([data, Buffer.from('x')]), 4096), SizeMismatchError],
+  ] as const)('refuses a blob with %s: nothing visible, no temp file left', async (_name, mangle, errorClass) => {
+    const s = await freshStore();
+    const data = randomBytes(3 << 20);
+    const d = descOf(data);
+    const w = await s.openBlobWriter(d, `blob ${d.digest} from example.test/repo`);
+    for (const c of mangle(data)) w.write(c);
+    const err = await w.commit().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(errorClass);
+    expect((err as Error).message).toContain(`blob ${d.digest} from example.test/repo`);
+    expect(existsSync(s.blobPath(d.digest))).toBe(false);
+    expect(temps(s)).toEqual([]);
+    await s.close();
+  });
+
+  it('abort drops a half-written blob and its temp file', async () => {
+    const s = await freshStore();
+    const data = randomBytes(2 << 20);
+    const d = descOf(data);
+    const w = await s.openBlobWriter(d);
+    w.write(data.subarray(0, 1 << 20));
+    expect(temps(s).length).toBe(1);
+    await w.abort();
+    expect(temps(s)).toEqual([]);
+    expect(existsSync(s.blobPath(d.digest))).toBe(false);
+    await s.close();
+  });
+
+  it('several writers at once each verify their own blob', async () => {
+    const s = await freshStore();
+    const blobs = [randomBytes(5 << 20), randomBytes(3 << 20), randomBytes(1), randomBytes(7 << 20)];
+    await Promise.all(blobs.map(async (data) => {
+      const w = await s.openBlobWriter(descOf(data));
+      for (const c of chunks(data, 100_000)) if (!w.write(c)) await w.drain();
+      await w.commit();
+    }));
+    for (const data of blobs) expect(readFileSync(s.blobPath(descOf(data).digest)).equals(data)).toBe(true);
+    await s.close();
+  });
+
+  it('a writer killed with SIGKILL mid-blob leaves no blob, and the next open removes its temp file', async () => {
+    const dir = join(work, `layout-${++n}`);
+    await (await LayoutStore.open(dir)).close();
+    const script = join(work, `child-${n}.mjs`);
+    writeFileSync(script, `
+      import { LayoutStore } from '${pathToFileURL(join(REPO_ROOT, 'dist/store/index.js')).href}';
+      const s = await LayoutStore.open(${JSON.stringify(dir)});
+      setInterval(() => {}, 1000); // stay alive until killed
+      const w = await s.openBlobWriter({ mediaType: 'application/octet-stream', digest: 'sha256:${'a'.repeat(64)}', size: 10 << 20 });
+      w.write(Buffer.alloc(2 << 20, 7));
+      await new Promise((r) => setTimeout(r, 50));
+      console.log('WRITING');
+    `);
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (b: Buffer) => (b.toString().includes('WRITING') ? resolve() : undefined));
+      child.on('exit', (code) => reject(new Error(`child exited ${code}`)));
+    });
+    const tmpDir = join(dir, '.slipway-tmp');
+    const left = readdirSync(tmpDir).filter((f) => !f.startsWith('lease-'));
+    expect(left.length).toBe(1);
+    expect(statSync(join(tmpDir, left[0] as string)).size).toBe(2 << 20);
+    child.kill('SIGKILL');
+    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.on('exit', r)));
+    expect(readdirSync(join(dir, 'blobs', 'sha256'))).toEqual([]);
+    const s = await LayoutStore.open(dir);
+    expect(temps(s)).toEqual([]);
+    await s.close();
+  });
+});
