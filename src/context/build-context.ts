@@ -24,24 +24,37 @@ export interface FileDigestMemo {
 
 /** Files up to this size are read synchronously into one reused buffer when hashed. */
 const SYNC_READ_MAX = 1 << 20;
+/** Bytes of hashed small files kept per build for the COPY step (ContextEntry.content). */
+const KEEP_BUDGET = 32 << 20;
 let readBuffer: Buffer | undefined;
 
-/** sha256 of a small file: open/read/close on this thread (a thread-pool round trip per small file costs more than the read). */
-function digestSmallFile(path: string): string {
+/**
+ * sha256 of a small file: open/read/close on this thread (a thread-pool round trip per small
+ * file costs more than the read). With `keep`, also a copy of the bytes read.
+ */
+function digestSmallFile(path: string, keep: boolean): { digest: string; bytes?: Buffer } {
   const buf = (readBuffer ??= Buffer.allocUnsafe(SYNC_READ_MAX + 1));
   const h = createHash('sha256');
   const fd = openSync(path, 'r');
+  let total = 0;
+  let whole = true;
   try {
     for (;;) {
       const n = readSync(fd, buf, 0, buf.length, null);
       h.update(buf.subarray(0, n));
-      // a short read of a regular file is its end: one read() for a small file, not two
+      if (total === 0 && n < buf.length) {
+        total = n;
+        break; // a short read of a regular file is its end: one read() for a small file, not two
+      }
+      whole = false;
+      total += n;
       if (n < buf.length) break;
     }
   } finally {
     closeSync(fd);
   }
-  return `sha256:${h.digest('hex')}`;
+  const digest = `sha256:${h.digest('hex')}`;
+  return keep && whole ? { digest, bytes: Buffer.from(buf.subarray(0, total)) } : { digest };
 }
 
 async function digestFile(path: string): Promise<string> {
@@ -74,6 +87,8 @@ export interface HashSelectionOptions {
  */
 export class BuildContext {
   private readonly fileDigests = new Map<string, string | Promise<string>>();
+  /** Bytes kept as ContextEntry.content so far. */
+  private kept = 0;
   /** The one selector of this context (memoized walks); give it to the COPY step. */
   readonly selector: SourceSelector;
 
@@ -186,7 +201,14 @@ export class BuildContext {
       this.digests?.set(entry, d);
       return d;
     };
-    if (entry.size <= SYNC_READ_MAX) return record(digestSmallFile(entry.hostPath));
+    if (entry.size <= SYNC_READ_MAX) {
+      const r = digestSmallFile(entry.hostPath, this.kept + entry.size <= KEEP_BUDGET);
+      if (r.bytes !== undefined && r.bytes.length === entry.size) {
+        entry.content = r.bytes;
+        this.kept += r.bytes.length;
+      }
+      return record(r.digest);
+    }
     const p = digestFile(entry.hostPath).then(record);
     this.fileDigests.set(entry.hostPath, p);
     return p;

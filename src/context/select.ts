@@ -27,6 +27,11 @@ export interface ContextEntry {
   linkTarget?: string;
   /** Host path to read (never put it in cache keys). */
   hostPath: string;
+  /**
+   * The bytes the cache key hashed (small build-context files, within a memory budget): the
+   * layer writes exactly these, so key and layer agree even if the file changes mid-build.
+   */
+  content?: Buffer;
 }
 
 /** One match of a source pattern. */

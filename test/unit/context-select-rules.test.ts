@@ -113,6 +113,21 @@ describe('one selector for the plan and the COPY step', () => {
     expect(k).not.toBe(await ctx.hashSelection({ sources: ['nope2.txt'], exclude: [], parents: false }, { recordErrors: true }));
   });
 
+  it('the COPY step writes the bytes the cache key hashed, even when the file changes in between', async () => {
+    const c = await BuildContext.open(dir);
+    const r: SourceRoot = { dir: c.root, name: 'build context', context: true, selector: c.selector };
+    writeFileSync(join(dir, 'd', 'x.txt'), 'hashed');
+    await c.hashSelection({ sources: ['d'], exclude: [], parents: false });
+    writeFileSync(join(dir, 'd', 'x.txt'), 'written later');
+    const es = await resolveCopy(r, { sources: ['d'], dest: '/out/', parents: false, exclude: [], now: 0, where: 'Dockerfile:2' }, EMPTY);
+    const x = es.find((e) => e.path === 'out/x.txt');
+    expect(x?.data?.toString()).toBe('hashed');
+    expect(x?.source).toBeUndefined();
+    // a root nobody hashed: the layer reads the file
+    const plain = await resolveCopy({ dir: c.root, name: 'build context', context: true }, { sources: ['d'], dest: '/out/', parents: false, exclude: [], now: 0, where: 'Dockerfile:2' }, EMPTY);
+    expect(plain.find((e) => e.path === 'out/x.txt')).toMatchObject({ source: join(c.root, 'd', 'x.txt') });
+  });
+
   it('the COPY step reuses the walk the cache key made (same entry objects)', async () => {
     const a = await ctx.selector.select(['d']);
     const b = await ctx.selector.select(['d']);

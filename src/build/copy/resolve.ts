@@ -75,7 +75,9 @@ function entryFrom(ctx: Ctx, path: string, c: ContextEntry): LayerEntry {
   if (ctx.req.clamp !== undefined && mtime > ctx.req.clamp) mtime = ctx.req.clamp;
   const e: LayerEntry = { path, type: c.type, mode, uid: owner.uid, gid: owner.gid, mtime, size: c.size };
   if (c.type === 'file') {
-    e.source = c.hostPath;
+    // the bytes the cache key hashed, when the context kept them; else the file is read when the layer is written
+    if (c.content !== undefined && c.content.length === c.size) e.data = c.content;
+    else e.source = c.hostPath;
     if (c.nlink > 1) {
       const key = `${c.dev}:${c.ino}`;
       const first = ctx.inodes.get(key);
@@ -84,6 +86,7 @@ function entryFrom(ctx: Ctx, path: string, c: ContextEntry): LayerEntry {
         e.linkname = first;
         e.size = 0;
         delete e.source;
+        delete e.data;
       } else ctx.inodes.set(key, path);
     }
   }
