@@ -54,6 +54,8 @@ export function parseDockerignore(text: string, file = '.dockerignore'): IgnoreP
  */
 export class IgnoreMatcher {
   readonly hasExclusions: boolean;
+  /** One compiled matcher per pattern, made on first use (a context walk asks thousands of times). */
+  private compiled: ((p: string) => boolean)[] | undefined;
 
   constructor(readonly patterns: readonly IgnorePattern[]) {
     this.hasExclusions = patterns.some((p) => p.exclusion);
@@ -61,13 +63,15 @@ export class IgnoreMatcher {
 
   /** True when `rel` (posix, relative to the context root) is excluded from the context. */
   ignores(rel: string): boolean {
-    if (rel === '' || rel === '.') return false;
-    const parts = rel.split('/');
+    if (rel === '' || rel === '.' || this.patterns.length === 0) return false;
+    const match = (this.compiled ??= this.patterns.map((p) => micromatch().matcher(p.pattern, MM)));
+    // the path and each of its parent dirs
+    const candidates = [rel];
+    for (let i = rel.indexOf('/'); i >= 0; i = rel.indexOf('/', i + 1)) candidates.push(rel.slice(0, i));
     let matched = false;
-    for (const p of this.patterns) {
-      let m = micromatch().isMatch(rel, p.pattern, MM);
-      for (let i = 1; !m && i < parts.length; i++) m = micromatch().isMatch(parts.slice(0, i).join('/'), p.pattern, MM);
-      if (m) matched = !p.exclusion;
+    for (let k = 0; k < this.patterns.length; k++) {
+      const m = match[k] as (p: string) => boolean;
+      if (candidates.some((c) => m(c))) matched = !(this.patterns[k] as IgnorePattern).exclusion;
     }
     return matched;
   }
