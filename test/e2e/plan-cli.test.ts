@@ -71,7 +71,7 @@ describe('slipway plan', () => {
   it('fails with a located message when a COPY source is missing from the context', async () => {
     const r = await slipway(['plan', '-f', '-', join(ROOT, 'ok', 'minimal')], { input: 'FROM alpine\nRUN true\nCOPY nothere.txt /\n' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('Dockerfile:3: nothere.txt: not found in the build context');
+    expect(r.stderr).toContain('Dockerfile:3: COPY source "nothere.txt" not found in build context');
   });
 
   it('rejects an unknown --target with exit 2 and the stage names', async () => {
