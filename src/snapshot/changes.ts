@@ -59,6 +59,41 @@ export function sortKey(name: string): string {
   return name.split('/').map((c) => `${rank(c)}${c}`).join('\0');
 }
 
+function rankAt(s: string, start: number, end: number): number {
+  if (!s.startsWith(WHITEOUT_PREFIX, start)) return 2;
+  return end - start === OPAQUE_WHITEOUT.length && s.startsWith(OPAQUE_WHITEOUT, start) ? 0 : 1;
+}
+
+/**
+ * Compares two tar names in layer order, the order of their sortKey()s,
+ * without building the keys (a sorted walk checks each name against the one
+ * before it). Negative when `a` comes first.
+ */
+export function compareTarNames(a: string, b: string): number {
+  let i = 0;
+  let j = 0;
+  for (;;) {
+    const sa = a.indexOf('/', i);
+    const sb = b.indexOf('/', j);
+    const ea = sa < 0 ? a.length : sa;
+    const eb = sb < 0 ? b.length : sb;
+    const r = rankAt(a, i, ea) - rankAt(b, j, eb);
+    if (r !== 0) return r;
+    const la = ea - i;
+    const lb = eb - j;
+    const n = la < lb ? la : lb;
+    for (let k = 0; k < n; k++) {
+      const d = a.charCodeAt(i + k) - b.charCodeAt(j + k);
+      if (d !== 0) return d;
+    }
+    // one component a prefix of the other: the shorter sorts first (NUL or the end follows it in the key)
+    if (la !== lb) return la - lb;
+    if (sa < 0 || sb < 0) return (sa < 0 ? 0 : 1) - (sb < 0 ? 0 : 1);
+    i = sa + 1;
+    j = sb + 1;
+  }
+}
+
 /** Normalizes an excluded path ("/etc/hosts" -> "etc/hosts"). */
 export function normalizeRel(p: string): string {
   return p.split('/').filter((c) => c !== '' && c !== '.').join('/');

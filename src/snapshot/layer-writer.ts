@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Compression, type Descriptor, type Digest, ociLayerMediaType } from '../oci/index.js';
-import { type LayerEntry, isExcluded, sortKey, normalizeRel, tarName } from './changes.js';
+import { type ContentSource, type LayerEntry, compareTarNames, isExcluded, sortKey, normalizeRel, tarName } from './changes.js';
 import { LayerSink } from './layer-sink.js';
 import { END_OF_ARCHIVE, type TarHeader, encodeHeader, padding } from './tar-format.js';
 
@@ -47,104 +47,208 @@ export interface LayerResult {
  */
 export async function writeLayer(input: readonly LayerEntry[], opts: WriteLayerOptions = {}): Promise<LayerResult | undefined> {
   const excluded = (opts.exclude ?? []).map(normalizeRel);
-  const named = input
-    .filter((e) => !isExcluded(e.path, excluded) && !(e.path === '' && e.type !== 'opaque'))
-    .map((e) => { const name = tarName(e); return { e, name, key: sortKey(name) }; });
+  const named: Named[] = [];
+  for (const e of input) {
+    if (isExcluded(e.path, excluded) || (e.path === '' && e.type !== 'opaque')) continue;
+    named.push({ e, name: tarName(e) });
+  }
   if (named.length === 0) return undefined;
-  named.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  if (!inLayerOrder(named)) {
+    const keyed = named.map((n) => ({ n, key: sortKey(n.name) }));
+    keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (let i = 0; i < keyed.length; i++) named[i] = (keyed[i] as { n: Named }).n;
+  }
   for (let i = 1; i < named.length; i++) {
-    if ((named[i] as { name: string }).name === (named[i - 1] as { name: string }).name) {
-      throw new Error(`layer entries contain ${JSON.stringify((named[i] as { name: string }).name)} twice`);
+    if ((named[i] as Named).name === (named[i - 1] as Named).name) {
+      throw new Error(`layer entries contain ${JSON.stringify((named[i] as Named).name)} twice`);
     }
   }
+  return writeNamed([named], opts);
+}
 
-  const compression = opts.compression ?? 'gzip';
-  const path = join(opts.tmpDir ?? tmpdir(), `.slipway-layer-${randomBytes(8).toString('hex')}.tmp`);
-  const sink = await LayerSink.create(path, {
-    compression,
-    ...(opts.level === undefined ? {} : { level: opts.level }),
-    ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
-    ...(opts.blockSize === undefined ? {} : { blockSize: opts.blockSize }),
-  });
-  const clamp = (t: number): number => Math.floor(opts.timestamp === undefined ? t : Math.min(t, opts.timestamp));
-  const firstOfInode = new Map<string, string>();
-
-  try {
-    for (let i = 0; i < named.length; i++) {
-      const { e, name } = named[i] as { e: LayerEntry; name: string };
-      const h: TarHeader = {
-        name,
-        type: e.type === 'whiteout' || e.type === 'opaque' ? 'file' : e.type,
-        mode: e.mode & 0o7777,
-        uid: e.uid,
-        gid: e.gid,
-        size: e.type === 'file' ? e.size : 0,
-        mtime: clamp(e.mtime),
-        linkname: e.linkname ?? '',
-        devmajor: e.devmajor ?? 0,
-        devminor: e.devminor ?? 0,
-        xattrs: e.xattrs === undefined || e.xattrs.size === 0 ? NO_XATTRS : new Map([...e.xattrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
-      };
-      if (e.type === 'whiteout' || e.type === 'opaque') h.size = 0;
-      if (e.type === 'file' && e.inode !== undefined) {
-        const first = firstOfInode.get(e.inode);
-        if (first !== undefined) {
-          h.type = 'hardlink';
-          h.linkname = first;
-          h.size = 0;
-          await sink.write(encodeHeader(h));
-          continue;
+/**
+ * Writes a layer from entries that already come in layer order (a sorted
+ * walk), batch by batch: compression starts with the first block and the
+ * change set is never held whole. Same bytes as writeLayer() on the same
+ * entries; an entry out of order or given twice is an error.
+ */
+export async function writeLayerInOrder(batches: AsyncIterable<readonly LayerEntry[]> | Iterable<readonly LayerEntry[]>, opts: WriteLayerOptions = {}): Promise<LayerResult | undefined> {
+  const excluded = (opts.exclude ?? []).map(normalizeRel);
+  let prev: string | undefined;
+  async function* checked(): AsyncGenerator<Named[]> {
+    for await (const batch of batches) {
+      const named: Named[] = [];
+      for (const e of batch) {
+        if (isExcluded(e.path, excluded) || (e.path === '' && e.type !== 'opaque')) continue;
+        const name = tarName(e);
+        if (prev !== undefined) {
+          const c = compareTarNames(prev, name);
+          if (c === 0) throw new Error(`layer entries contain ${JSON.stringify(name)} twice`);
+          if (c > 0) throw new Error(`layer entry ${JSON.stringify(name)} came after ${JSON.stringify(prev)}: not in layer order`);
         }
-        firstOfInode.set(e.inode, name);
+        prev = name;
+        named.push({ e, name });
       }
-      await sink.write(encodeHeader(h));
-      if (h.type === 'file' && h.size > 0) {
-        await writeContent(sink, e, name);
-        await sink.zeros(padding(h.size));
+      yield named;
+    }
+  }
+  return writeNamed(checked(), opts);
+}
+
+/** Writes named entries (in layer order) batch by batch; removes the temp file on any failure. */
+async function writeNamed(batches: AsyncIterable<readonly Named[]> | Iterable<readonly Named[]>, opts: WriteLayerOptions): Promise<LayerResult | undefined> {
+  const w = new TarLayerWriter(opts);
+  try {
+    for await (const batch of batches) {
+      for (const { e, name } of batch) {
+        const p = w.add(e, name);
+        if (p !== undefined) await p;
       }
     }
-    await sink.write(END_OF_ARCHIVE);
-    const r = await sink.finish();
-    return {
-      path,
-      descriptor: { mediaType: ociLayerMediaType(compression), digest: r.digest, size: r.size },
-      diffId: r.diffId,
-      uncompressedSize: r.uncompressedSize,
-      entries: named.length,
-    };
+    return await w.finish();
   } catch (err) {
-    await sink.abort();
-    await rm(path, { force: true });
+    await w.abort();
     throw err;
   }
 }
 
-async function writeContent(sink: LayerSink, e: LayerEntry, name: string): Promise<void> {
-  const src = e.source;
-  if (src === undefined) throw new Error(`layer entry ${name} is a file without content source`);
-  if ('data' in src) {
-    if (src.data.length !== e.size) throw new Error(`${name}: ${src.data.length} bytes given for a file of ${e.size}`);
-    await sink.write(src.data);
-    return;
+interface Named {
+  e: LayerEntry;
+  name: string;
+}
+
+function inLayerOrder(named: readonly Named[]): boolean {
+  for (let i = 1; i < named.length; i++) {
+    if (compareTarNames((named[i - 1] as Named).name, (named[i] as Named).name) > 0) return false;
   }
-  if ('path' in src) {
+  return true;
+}
+
+function sortedXattrs(x: Map<string, Buffer> | undefined): ReadonlyMap<string, Buffer> {
+  return x === undefined || x.size === 0 ? NO_XATTRS : new Map([...x].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** One layer being written: entries in, in layer order; the temp file is created with the first. */
+class TarLayerWriter {
+  private sink: LayerSink | undefined;
+  private path = '';
+  private count = 0;
+  private readonly firstOfInode = new Map<string, string>();
+  private readonly compression: Compression;
+
+  constructor(private readonly opts: WriteLayerOptions) {
+    this.compression = opts.compression ?? 'gzip';
+  }
+
+  private clamp(t: number): number {
+    const ts = this.opts.timestamp;
+    return Math.floor(ts === undefined || t < ts ? t : ts);
+  }
+
+  /** Appends one entry; returns a promise only when it has to wait (see LayerSink). */
+  add(e: LayerEntry, name: string): Promise<void> | undefined {
+    const sink = this.sink ?? this.open();
+    this.count++;
+    const special = e.type === 'whiteout' || e.type === 'opaque';
+    const h: TarHeader = {
+      name,
+      type: special ? 'file' : (e.type as TarHeader['type']),
+      mode: e.mode & 0o7777,
+      uid: e.uid,
+      gid: e.gid,
+      size: e.type === 'file' ? e.size : 0,
+      mtime: this.clamp(e.mtime),
+      linkname: e.linkname ?? '',
+      devmajor: e.devmajor ?? 0,
+      devminor: e.devminor ?? 0,
+      xattrs: sortedXattrs(e.xattrs),
+    };
+    if (e.type === 'file' && e.inode !== undefined) {
+      const first = this.firstOfInode.get(e.inode);
+      if (first !== undefined) {
+        h.type = 'hardlink';
+        h.linkname = first;
+        h.size = 0;
+        return sink.write(encodeHeader(h));
+      }
+      this.firstOfInode.set(e.inode, name);
+    }
+    const p = sink.write(encodeHeader(h));
+    if (h.type !== 'file' || h.size === 0) return p;
+    if (p !== undefined) return p.then(() => this.content(sink, e, name));
+    return this.content(sink, e, name);
+  }
+
+  private content(sink: LayerSink, e: LayerEntry, name: string): Promise<void> | undefined {
+    const src = e.source;
+    if (src === undefined) throw new Error(`layer entry ${name} is a file without content source`);
+    if (!('path' in src)) return this.otherContent(sink, e, name);
     const fd = openSync(src.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    let p: Promise<void> | undefined;
     try {
-      await sink.writeFromFd(fd, e.size, src.path);
-    } finally {
+      p = sink.writeFromFd(fd, e.size, src.path);
+    } catch (err) {
       closeSync(fd);
+      throw err;
     }
-    return;
-  }
-  const stream: Readable = await src.open();
-  let n = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    n += chunk.length;
-    if (n > e.size) {
-      stream.destroy();
-      throw new Error(`${name}: stream gave more than the declared ${e.size} bytes`);
+    if (p === undefined) {
+      closeSync(fd);
+      return sink.zeros(padding(e.size));
     }
-    await sink.write(chunk);
+    return p.finally(() => closeSync(fd)).then(() => sink.zeros(padding(e.size)));
   }
-  if (n !== e.size) throw new Error(`${name}: stream gave ${n} bytes, declared ${e.size}`);
+
+  private async otherContent(sink: LayerSink, e: LayerEntry, name: string): Promise<void> {
+    const src = e.source as Exclude<ContentSource, { path: string }>;
+    if ('data' in src) {
+      if (src.data.length !== e.size) throw new Error(`${name}: ${src.data.length} bytes given for a file of ${e.size}`);
+      await sink.write(src.data);
+    } else {
+      const stream: Readable = await src.open();
+      let n = 0;
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        n += chunk.length;
+        if (n > e.size) {
+          stream.destroy();
+          throw new Error(`${name}: stream gave more than the declared ${e.size} bytes`);
+        }
+        await sink.write(chunk);
+      }
+      if (n !== e.size) throw new Error(`${name}: stream gave ${n} bytes, declared ${e.size}`);
+    }
+    await sink.zeros(padding(e.size));
+  }
+
+  private open(): LayerSink {
+    this.path = join(this.opts.tmpDir ?? tmpdir(), `.slipway-layer-${randomBytes(8).toString('hex')}.tmp`);
+    this.sink = LayerSink.open(this.path, {
+      compression: this.compression,
+      ...(this.opts.level === undefined ? {} : { level: this.opts.level }),
+      ...(this.opts.concurrency === undefined ? {} : { concurrency: this.opts.concurrency }),
+      ...(this.opts.blockSize === undefined ? {} : { blockSize: this.opts.blockSize }),
+    });
+    return this.sink;
+  }
+
+  /** Ends the archive; undefined (and no file) when no entry was added. */
+  async finish(): Promise<LayerResult | undefined> {
+    const sink = this.sink;
+    if (sink === undefined) return undefined;
+    const p = sink.write(END_OF_ARCHIVE);
+    if (p !== undefined) await p;
+    const r = await sink.finish();
+    return {
+      path: this.path,
+      descriptor: { mediaType: ociLayerMediaType(this.compression), digest: r.digest, size: r.size },
+      diffId: r.diffId,
+      uncompressedSize: r.uncompressedSize,
+      entries: this.count,
+    };
+  }
+
+  async abort(): Promise<void> {
+    if (this.sink === undefined) return;
+    await this.sink.abort();
+    await rm(this.path, { force: true });
+  }
 }

@@ -35,14 +35,30 @@ export interface TarHeader {
 const MAX_OCTAL_7 = 0o7777777;
 const MAX_OCTAL_11 = 0o77777777777;
 
+/**
+ * Octal field: width-1 digits, then NUL. Digits are written byte by byte (no
+ * string per field: this runs ~7 times per entry). Values that do not fit keep
+ * their leading digits, as the string form always did (callers move such values
+ * to PAX first).
+ */
 function writeOctal(buf: Buffer, off: number, width: number, value: number): void {
-  const digits = value.toString(8).padStart(width - 1, '0');
-  buf.write(digits, off, width - 1, 'ascii');
-  buf[off + width - 1] = 0;
+  const n = width - 1;
+  if (Number.isInteger(value) && value >= 0 && value < 8 ** n) {
+    let v = value;
+    for (let i = off + n - 1; i >= off; i--) {
+      buf[i] = 0x30 + (v % 8);
+      v = Math.floor(v / 8);
+    }
+  } else {
+    buf.write(value.toString(8).padStart(n, '0'), off, n, 'ascii');
+  }
+  buf[off + n] = 0;
 }
 
+/** Header string fields are printable ASCII here (anything else went to PAX), so one byte per char. */
 function writeString(buf: Buffer, off: number, width: number, value: string): void {
-  if (value !== '') buf.write(value, off, width, 'utf8');
+  const n = Math.min(width, value.length);
+  for (let i = 0; i < n; i++) buf[off + i] = value.charCodeAt(i);
 }
 
 function paxRecord(key: string, value: Buffer): Buffer {
@@ -67,29 +83,34 @@ function splitUstarName(name: string): { prefix: string; name: string } | undefi
   return undefined;
 }
 
+/** Zeros, the checksum field as spaces (how the sum is taken), the ustar magic and version. */
+const USTAR_TEMPLATE = (() => {
+  const b = Buffer.alloc(BLOCK);
+  b.fill(0x20, 148, 156);
+  b.write('ustar\u000000', 257, 8, 'latin1');
+  return b;
+})();
+
 function ustarBlock(h: {
   name: string; prefix: string; type: string; mode: number; uid: number; gid: number; size: number;
   mtime: number; linkname: string; devmajor: number; devminor: number;
 }): Buffer {
-  const b = Buffer.allocUnsafe(BLOCK).fill(0); // pooled allocation: one per entry
+  const b = Buffer.allocUnsafe(BLOCK); // pooled allocation: one per entry
+  USTAR_TEMPLATE.copy(b);
   writeString(b, 0, 100, h.name);
   writeOctal(b, 100, 8, h.mode & 0o7777);
   writeOctal(b, 108, 8, h.uid);
   writeOctal(b, 116, 8, h.gid);
   writeOctal(b, 124, 12, h.size);
   writeOctal(b, 136, 12, h.mtime);
-  b.fill(0x20, 148, 156);
-  b.write(h.type, 156, 1, 'ascii');
+  b[156] = h.type.charCodeAt(0);
   writeString(b, 157, 100, h.linkname);
-  b.write('ustar\u000000', 257, 8, 'latin1');
   writeOctal(b, 329, 8, h.devmajor);
   writeOctal(b, 337, 8, h.devminor);
   writeString(b, 345, 155, h.prefix);
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += b[i] as number;
-  b.write(sum.toString(8).padStart(6, '0'), 148, 6, 'ascii');
-  b[154] = 0;
-  b[155] = 0x20;
+  writeOctal(b, 148, 7, sum); // six digits and NUL, then the space the template holds
   return b;
 }
 
@@ -100,36 +121,38 @@ function ustarBlock(h: {
  */
 export function encodeHeader(h: TarHeader): Buffer {
   const name = h.type === 'dir' && !h.name.endsWith('/') ? `${h.name}/` : h.name;
-  const pax = new Map<string, Buffer>();
+  let pax: Map<string, Buffer> | undefined; // most entries need none: no Map for them
+  const setPax = (k: string, v: Buffer): void => void (pax ??= new Map()).set(k, v);
   let split = isAscii(name) ? splitUstarName(name) : undefined;
   if (split === undefined) {
-    pax.set('path', Buffer.from(name, 'utf8'));
+    setPax('path', Buffer.from(name, 'utf8'));
     split = { prefix: '', name: asciiPrefix(name, 100) };
   }
   let linkname = h.linkname;
-  if (Buffer.byteLength(linkname) > 100 || !isAscii(linkname)) {
-    pax.set('linkpath', Buffer.from(linkname, 'utf8'));
+  if (linkname !== '' && (Buffer.byteLength(linkname) > 100 || !isAscii(linkname))) {
+    setPax('linkpath', Buffer.from(linkname, 'utf8'));
     linkname = asciiPrefix(linkname, 100);
   }
   let size = h.size;
   if (size > MAX_OCTAL_11) {
-    pax.set('size', Buffer.from(String(size)));
+    setPax('size', Buffer.from(String(size)));
     size = 0;
   }
   let { uid, gid } = h;
-  if (uid > MAX_OCTAL_7) { pax.set('uid', Buffer.from(String(uid))); uid = 0; }
-  if (gid > MAX_OCTAL_7) { pax.set('gid', Buffer.from(String(gid))); gid = 0; }
+  if (uid > MAX_OCTAL_7) { setPax('uid', Buffer.from(String(uid))); uid = 0; }
+  if (gid > MAX_OCTAL_7) { setPax('gid', Buffer.from(String(gid))); gid = 0; }
   let mtime = Math.floor(h.mtime);
-  if (mtime < 0 || mtime > MAX_OCTAL_11) { pax.set('mtime', Buffer.from(String(mtime))); mtime = 0; }
-  for (const [k, v] of h.xattrs) pax.set(`SCHILY.xattr.${k}`, v);
+  if (mtime < 0 || mtime > MAX_OCTAL_11) { setPax('mtime', Buffer.from(String(mtime))); mtime = 0; }
+  for (const [k, v] of h.xattrs) setPax(`SCHILY.xattr.${k}`, v);
 
   const main = ustarBlock({
     name: split.name, prefix: split.prefix, type: TYPEFLAG[h.type], mode: h.mode, uid, gid,
     size: h.type === 'file' ? size : 0, mtime, linkname, devmajor: h.devmajor, devminor: h.devminor,
   });
-  if (pax.size === 0) return main;
-  const keys = [...pax.keys()].sort();
-  const body = Buffer.concat(keys.map((k) => paxRecord(k, pax.get(k) as Buffer)));
+  if (pax === undefined) return main;
+  const fields = pax;
+  const keys = [...fields.keys()].sort();
+  const body = Buffer.concat(keys.map((k) => paxRecord(k, fields.get(k) as Buffer)));
   const paxHead = ustarBlock({
     name: '././@PaxHeader', prefix: '', type: 'x', mode: 0o644, uid: 0, gid: 0, size: body.length,
     mtime: 0, linkname: '', devmajor: 0, devminor: 0,
