@@ -1,8 +1,9 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { link, lstat, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { SlipwayError, errorMessage, parseReference, type Platform } from '../oci/index.js';
+import { SlipwayError, errorMessage, parseReference, type Descriptor, type Platform } from '../oci/index.js';
 import { Image, loadImage } from '../image/index.js';
 import { LayoutStore, RegistrySession, copy } from '../store/index.js';
 import type { BuildEvent } from './options.js';
@@ -40,6 +41,33 @@ export function createBaseResolver(opts: {
   const opened: LayoutStore[] = [];
   const temps: string[] = [];
 
+  /**
+   * Layer blobs of a local layout (a user's oci: dir, or the temp dir an oci-archive was
+   * extracted into) go into the store by hard link instead of a byte copy: adoptFile still
+   * reads each through a digest check and fsyncs it before the rename, so the store gets the
+   * same verified blob without writing it a second time. A blob that cannot be linked
+   * (another filesystem, not a regular file, permissions) is left to copy().
+   */
+  async function adoptLayers(layout: LayoutStore, img: Image): Promise<void> {
+    await mkdir(opts.tmpDir, { recursive: true });
+    const one = async (desc: Descriptor): Promise<void> => {
+      if (await opts.store.exists(desc)) return;
+      const tmp = join(opts.tmpDir, `base-${process.pid}-${randomBytes(6).toString('hex')}`);
+      try {
+        await link(layout.blobPath(desc.digest), tmp);
+        // a hard link to a symlink is a symlink: only a regular file of the right size is adopted
+        const st = await lstat(tmp);
+        if (st.isFile() && st.size === desc.size) await opts.store.adoptFile(desc, tmp, { hashedWhileWritten: false });
+      } catch {
+        /* copy() copies it (and reports what is wrong with it) */
+      } finally {
+        await rm(tmp, { force: true });
+      }
+    };
+    const layers = img.layers.map((l) => l.descriptor);
+    for (let i = 0; i < layers.length; i += 4) await Promise.all(layers.slice(i, i + 4).map(one));
+  }
+
   async function fromLayout(dir: string, tag: string | undefined, platform: Platform): Promise<Image> {
     const layout = await LayoutStore.open(dir, { create: false, name: `oci:${dir}` });
     opened.push(layout);
@@ -50,7 +78,8 @@ export function createBaseResolver(opts: {
       ref = (entries[0] as { descriptor: { digest: string } }).descriptor.digest;
     }
     const img = await loadImage(layout, ref, { platform });
-    // copy its blobs into the local store so layers outlive the layout and are shared
+    // its blobs go into the local store so layers outlive the layout and are shared
+    await adoptLayers(layout, img);
     await copy(layout, img.descriptor, opts.store, undefined);
     return loadImage(opts.store, img.descriptor, { platform });
   }
