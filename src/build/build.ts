@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile, readdir, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
-import { SlipwayError, hostPlatform, normalizePlatform, parsePlatform, parseReference, type Platform } from '../oci/index.js';
+import { SlipwayError, hostPlatform, normalizePlatform, parsePlatform, parseReference, type ImageConfig, type Platform } from '../oci/index.js';
 import type { Image } from '../image/index.js';
 import { LayoutStore, RegistrySession, pidAlive, defaultBlobSourcesFile, loadRegistriesConfig, localStoreRoot, storePaths, writeImage, writeOutput, type OutputSpec } from '../store/index.js';
 import { parseDockerfile } from '../dockerfile/index.js';
@@ -14,7 +14,7 @@ import { createBaseResolver } from './base.js';
 import { LayerCache } from './cache.js';
 import type { ExecContext } from './context.js';
 import { LayerIndexCache } from './layer-index.js';
-import { FileHashMemo, hashContextSelection } from './keys.js';
+import { ContextHashCache } from '../context/hash-cache.js';
 import { withCliLabels } from './metadata.js';
 import type { BuildEvent, BuildOptions, BuildResult } from './options.js';
 import { RootfsCache, copyTree } from './rootfs.js';
@@ -125,12 +125,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     assertRunStepsPossible(mode, plan, df.name); // build modes (issue 7): ONBUILD RUN triggers of the bases, refused in mode 3 too
     checkMountSources(plan, options, df.name);
     const buildContext = await BuildContext.open(options.context, df.path !== undefined ? { dockerfile: df.path } : {});
-    const contextRoot = { dir: buildContext.root, name: 'build context', context: true, ignored: (rel: string) => buildContext.isIgnored(rel) };
-    // content hashes through a stat-keyed memo; a missing source fails later, at its step, with a located message
-    const memo = new FileHashMemo(join(paths.cache, 'context-hashes.json'));
-    await memo.load();
-    plan = await resolveCacheKeys(plan, (sel) => hashContextSelection(contextRoot, sel, memo));
-    await memo.save().catch(() => undefined);
+    // one walk per selection for the cache key and the COPY step (the context's selector)
+    const contextRoot = { dir: buildContext.root, name: 'build context', context: true, ignored: (rel: string) => buildContext.isIgnored(rel), selector: buildContext.selector };
+    // content hashes through the persistent stat-keyed memo; a missing source fails later, at its step, with a located message
+    const memo = ContextHashCache.open(join(paths.cache, 'context-hashes'), buildContext.root);
+    buildContext.useDigestMemo(memo);
+    plan = await resolveCacheKeys(plan, (sel) => buildContext.hashSelection(sel, { recordErrors: true }));
+    if (memo.dirty) {
+      await memo.save().catch(() => undefined); // a memo that cannot be written costs a re-read next build, nothing else
+      await rm(join(paths.cache, 'context-hashes.json'), { force: true }).catch(() => undefined); // the unbounded memo of earlier versions
+    }
 
     emit({ type: 'plan', stages: plan.stages.map((s) => ({ name: s.name ?? `stage-${s.index}`, steps: s.steps.length })) });
 
@@ -178,7 +182,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     let image = await ctx.stageImage(plan.target);
     image = image.withConfig((c) => {
       const withLabels = withCliLabels(c, options.labels ?? {});
-      return { ...withLabels, created };
+      // the newest history time: a fully cached rebuild gives the same image (as `buildah bud --layers`)
+      return { ...withLabels, created: timestamp !== undefined ? created : (latestHistoryTime(c) ?? created) };
     });
     if (options.annotations && Object.keys(options.annotations).length > 0) image = image.withAnnotations({ ...(image.manifest.annotations ?? {}), ...options.annotations });
 
@@ -208,6 +213,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     await session.close();
     await store.close();
   }
+}
+
+/** The latest `created` of the config's history entries (as written), if any has one. */
+export function latestHistoryTime(config: ImageConfig): string | undefined {
+  let best: string | undefined;
+  let bestMs = -Infinity;
+  for (const h of config.history ?? []) {
+    const ms = h.created !== undefined ? Date.parse(h.created) : NaN;
+    if (ms > bestMs) {
+      bestMs = ms;
+      best = h.created;
+    }
+  }
+  return best;
 }
 
 /** Scratch dirs of builds that were killed (their pid is gone) are removed; live builds' dirs stay. */
@@ -247,7 +266,9 @@ async function writeOutputs(ctx: ExecContext, image: Image, tags: readonly strin
   const t = Date.now();
   await writeImage(ctx.store, image, undefined);
   if (toStore) {
-    for (const n of storeNames) await ctx.store.tag(image.descriptor, n);
+    // a tag that already names this image stays as it is: a fully cached rebuild rewrites nothing
+    const current = storeNames.length > 0 ? await ctx.store.list() : [];
+    for (const n of storeNames) if (!current.some((e) => e.ref === n && e.descriptor.digest === image.digest)) await ctx.store.tag(image.descriptor, n);
     done.push(storeNames.length > 0 ? `local store as ${storeNames.join(', ')}` : `local store (untagged)`);
     ctx.emit({ type: 'output', output: done[done.length - 1] as string, ms: Date.now() - t });
   }

@@ -1,5 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Descriptor, Digest, History } from '../oci/index.js';
 import type { CacheKeyPart } from '../plan/types.js';
@@ -45,7 +46,8 @@ export class LayerCache {
 
   async get(key: string): Promise<CacheRecord | undefined> {
     try {
-      return JSON.parse(await readFile(this.stepPath(key), 'utf8')) as CacheRecord;
+      // sync: a record is a few hundred bytes; a fully cached build reads one per step
+      return JSON.parse(readFileSync(this.stepPath(key), 'utf8')) as CacheRecord;
     } catch {
       return undefined;
     }

@@ -5,6 +5,7 @@ import { DEFAULT_PATH } from '../runtime/index.js';
 import { normalizePlatform, parsePlatform } from '../oci/index.js';
 import type { ExecContext, StageState } from './context.js';
 import { locationOf } from './context.js';
+import type { CacheRecord } from './cache.js';
 import type { CacheMiss } from './options.js';
 import { runConfigStep } from './steps/config.js';
 import { runCopyStep } from './steps/copy.js';
@@ -46,10 +47,20 @@ function stepText(step: Step): string {
   return step.instruction;
 }
 
+/** The cache record of `key` if the layer it names (if any) is still in the store. */
+async function usableRecord(ctx: ExecContext, key: string): Promise<CacheRecord | undefined> {
+  const rec = await ctx.cache.get(key);
+  if (rec === undefined || rec.layer === undefined) return rec;
+  return (await ctx.store.exists(rec.layer.descriptor).catch(() => false)) ? rec : undefined;
+}
+
 /** Runs one stage: base image, then each step, reusing cached layers where the key matches. */
 export async function runStage(ctx: ExecContext, stage: PlanStage): Promise<Image> {
-  const st: StageState = { stage, image: await baseImage(ctx, stage), meta: { cmdSet: false }, label: stageLabel(stage) };
   const filtered = ctx.options.noCache === true || (ctx.options.noCacheFilter ?? []).some((f) => f === stage.name || f === String(stage.index));
+  // every step's key is known now: look all records up at once, while the base image resolves
+  const lookups = new Map<string, Promise<CacheRecord | undefined>>();
+  if (!filtered) for (const step of stage.steps) if (step.cache.key !== undefined && !lookups.has(step.cache.key)) lookups.set(step.cache.key, usableRecord(ctx, step.cache.key));
+  const st: StageState = { stage, image: await baseImage(ctx, stage), meta: { cmdSet: false }, label: stageLabel(stage) };
   let parentKey = stage.baseKey.key;
   const total = stage.steps.length;
   for (const [i, step] of stage.steps.entries()) {
@@ -57,16 +68,24 @@ export async function runStage(ctx: ExecContext, stage: PlanStage): Promise<Imag
     const t0 = Date.now();
     ctx.emit({ type: 'step-start', id, stage: st.label, index: i + 1, total, text: stepText(step), location: locationOf(ctx, step) });
     if (ctx.options.signal?.aborted) throw ctx.options.signal.reason instanceof Error ? ctx.options.signal.reason : new Error('build cancelled');
+    const key = step.cache.key;
     if (step.kind === 'config') {
-      await runConfigStep(ctx, st, step);
+      // a rebuild keeps the history time the step got first (with its key), so an unchanged
+      // Dockerfile gives the same image; --timestamp / SOURCE_DATE_EPOCH always win
+      const rec = key !== undefined && ctx.clamp === undefined ? await lookups.get(key) : undefined;
+      const before = st.image.config.history?.length ?? 0;
+      await runConfigStep(ctx, st, step, rec?.history.created ?? ctx.created);
+      const added = st.image.config.history?.[before]; // ONBUILD adds none
+      if (key !== undefined && rec === undefined && ctx.clamp === undefined && added !== undefined) {
+        await ctx.cache.put({ key, parts: step.cache.parts, ...(parentKey !== undefined ? { parentKey } : {}), history: added, created: ctx.created });
+      }
       ctx.emit({ type: 'step-done', id, ms: Date.now() - t0, cached: false });
-      parentKey = step.cache.key;
+      parentKey = key;
       continue;
     }
-    const key = step.cache.key;
     if (key !== undefined && !filtered) {
-      const rec = await ctx.cache.get(key);
-      if (rec && (rec.layer === undefined || (await ctx.store.exists(rec.layer.descriptor)))) {
+      const rec = await lookups.get(key);
+      if (rec) {
         if (step.kind === 'workdir') {
           const wd = workdirPath(step, st.image.config.config?.WorkingDir);
           st.image = st.image.withConfig((c) => {

@@ -1,0 +1,173 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { atomicFile } from '../store/atomic-file.js';
+
+/**
+ * The stat data of a context file that says it is unchanged since it was hashed
+ * (src/context/select.ts's ContextEntry has these fields). `path` is relative to
+ * the context root.
+ */
+export interface HashCacheStat {
+  path: string;
+  size: number;
+  /** Permission bits. */
+  mode: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  dev: number;
+}
+
+export interface ContextHashCacheOptions {
+  /** Entries per context (default 200,000): the least recently used go first. */
+  maxEntries?: number;
+  /** Context files kept in the directory (default 64): the least recently written go first. */
+  maxContexts?: number;
+  /** Entries unused this many days are dropped when the file is written anyway (default 30). */
+  maxAgeDays?: number;
+  /** For tests: the clock (ms since the epoch). */
+  now?: number;
+}
+
+/** On-disk shape, one file per build context: `e[path] = "<stat signature>|<sha256 hex>|<day last used>"`. */
+interface HashCacheFile {
+  v: 1;
+  /** The context directory (for people reading the file; never in a cache key). */
+  root: string;
+  e: Record<string, string>;
+}
+
+const VERSION = 1;
+const DAY_MS = 86_400_000;
+/**
+ * A file changed within this long before the cache was opened is hashed but not remembered:
+ * a write in the same timestamp tick as our read would leave its stat data unchanged
+ * ("racily clean", as git calls it). Timestamps in whole seconds get the longer margin.
+ */
+const RACY_MARGIN_MS = 100;
+const RACY_MARGIN_COARSE_MS = 2_000;
+
+function signature(s: HashCacheStat): string {
+  return `${s.dev}:${s.ino}:${s.size}:${s.mode.toString(8)}:${s.mtimeMs}:${s.ctimeMs}`;
+}
+
+/**
+ * A persistent memo of context file contents, as BuildKit's contenthash cache:
+ * path within the context + (dev, inode, size, mode, mtime, ctime) -> sha256 of
+ * the bytes. A file whose stat data moved (any write changes its ctime, even when
+ * mtime is set back) is read again. Only the content digest ever enters a cache
+ * key; the stat data just says when a file need not be read.
+ *
+ * Stored under the store's cache dir, one JSON file per context directory; read
+ * once per build, written (temp file, fsync, rename) only when something changed.
+ * Builds sharing a store merge their entries on write; a lost race costs a re-read
+ * next time, never a wrong digest. Bounded: entries per context, contexts per dir,
+ * and entries unused for `maxAgeDays`.
+ */
+export class ContextHashCache {
+  private entries: Map<string, string>;
+  /** Entries this build added or refreshed (merged into the file on save). */
+  private readonly changed = new Map<string, string>();
+  private readonly today: number;
+  private readonly openedAt: number;
+
+  private constructor(readonly file: string, readonly root: string, private readonly dir: string, entries: Map<string, string>, private readonly opts: ContextHashCacheOptions) {
+    this.entries = entries;
+    this.openedAt = opts.now ?? Date.now();
+    this.today = Math.floor(this.openedAt / DAY_MS);
+  }
+
+  /** The cache of context directory `root` (an absolute, real path) kept under `dir`. */
+  static open(dir: string, root: string, opts: ContextHashCacheOptions = {}): ContextHashCache {
+    const file = join(dir, `${createHash('sha256').update(root).digest('hex').slice(0, 32)}.json`);
+    return new ContextHashCache(file, root, dir, readEntries(file, root), opts);
+  }
+
+  /** Number of remembered files. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The digest (`sha256:<hex>`) of the file if its stat data is what it was when hashed. */
+  get(s: HashCacheStat): string | undefined {
+    const v = this.entries.get(s.path);
+    if (v === undefined) return undefined;
+    const sig = signature(s);
+    if (v.length < sig.length + 66 || !v.startsWith(sig) || v[sig.length] !== '|' || v[sig.length + 65] !== '|') return undefined;
+    const hex = v.slice(sig.length + 1, sig.length + 65);
+    // used today: a new day is written back once (what keeps an entry from ageing out)
+    if (v.slice(sig.length + 66) !== String(this.today)) this.remember(s.path, `${sig}|${hex}|${this.today}`);
+    return `sha256:${hex}`;
+  }
+
+  /** Records the digest (`sha256:<hex>`) read from the file with stat data `s`. */
+  set(s: HashCacheStat, digest: string): void {
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) return;
+    const changedAt = Math.max(s.mtimeMs, s.ctimeMs);
+    const coarse = Number.isInteger(s.mtimeMs / 1000) && Number.isInteger(s.ctimeMs / 1000);
+    if (changedAt > this.openedAt - (coarse ? RACY_MARGIN_COARSE_MS : RACY_MARGIN_MS)) return;
+    this.remember(s.path, `${signature(s)}|${digest.slice(7)}|${this.today}`);
+  }
+
+  private remember(path: string, value: string): void {
+    this.entries.set(path, value);
+    this.changed.set(path, value);
+  }
+
+  /** Whether save() has anything to write. */
+  get dirty(): boolean {
+    return this.changed.size > 0;
+  }
+
+  /**
+   * Writes the file if this build changed anything: the file as it is on disk now
+   * (another build may have written it), plus this build's entries, pruned.
+   */
+  async save(): Promise<void> {
+    if (this.changed.size === 0) return;
+    await mkdir(this.dir, { recursive: true });
+    const isNew = !(await stat(this.file).then(() => true, () => false));
+    const merged = readEntries(this.file, this.root);
+    for (const [k, v] of this.changed) merged.set(k, v);
+    const out: HashCacheFile = { v: VERSION, root: this.root, e: prune(merged, this.today, this.opts.maxEntries ?? 200_000, this.opts.maxAgeDays ?? 30) };
+    const f = atomicFile(this.file);
+    f.stream.end(JSON.stringify(out));
+    await f.commit();
+    this.entries = new Map(Object.entries(out.e));
+    this.changed.clear();
+    if (isNew) await pruneContexts(this.dir, this.opts.maxContexts ?? 64);
+  }
+}
+
+function readEntries(file: string, root: string): Map<string, string> {
+  try {
+    // sync: one read at build start, before anything else runs in parallel
+    const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<HashCacheFile>;
+    if (data.v !== VERSION || data.root !== root || typeof data.e !== 'object' || data.e === null) return new Map();
+    return new Map(Object.entries(data.e).filter(([, v]) => typeof v === 'string'));
+  } catch {
+    return new Map();
+  }
+}
+
+function dayOf(v: string): number {
+  return Number(v.slice(v.lastIndexOf('|') + 1));
+}
+
+/** Drops entries unused for `maxAge` days, then the least recently used beyond `max`. */
+function prune(e: Map<string, string>, today: number, max: number, maxAge: number): Record<string, string> {
+  let kept = [...e].filter(([, v]) => today - dayOf(v) <= maxAge);
+  if (kept.length > max) kept = kept.sort((a, b) => dayOf(b[1]) - dayOf(a[1])).slice(0, max);
+  return Object.fromEntries(kept);
+}
+
+/** Keeps the `max` most recently written context files of `dir`. */
+async function pruneContexts(dir: string, max: number): Promise<void> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^[0-9a-f]{32}\.json$/.test(n));
+  if (names.length <= max) return;
+  const withTimes = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })));
+  withTimes.sort((a, b) => b.t - a.t);
+  await Promise.all(withTimes.slice(max).map((x) => unlink(join(dir, x.n)).catch(() => undefined)));
+}
