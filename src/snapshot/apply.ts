@@ -142,6 +142,11 @@ class Applier {
   readonly maxLayerSize: number;
   count = 0;
   bytes = 0;
+  /**
+   * overlay mode into an empty dir: a path exists only if this layer made it (thisLayer
+   * holds every path written or implicitly created), so new paths skip the lstat.
+   */
+  private readonly fresh: boolean;
   /** Opaque dirs written (overlay mode), set by finish(). */
   opaqueDirs: string[] = [];
   private chownWarned = false;
@@ -150,6 +155,7 @@ class Applier {
     this.scoped = new ScopedRoot(root);
     this.chown = opts.chown ?? runningAsRoot();
     this.maxLayerSize = opts.limits?.maxLayerSize ?? 2 ** 42;
+    this.fresh = opts.mode === 'overlay' && readdirSync(root).length === 0;
   }
 
   private warn(msg: string): void {
@@ -190,7 +196,7 @@ class Applier {
     const parent = this.scoped.resolveDir(parentComps, e.name, true, (rel) => this.implicitParent(rel)) as string;
     const rel = joinRel(parent, base);
     const p = this.scoped.abs(rel);
-    const existing = lstatMaybe(p);
+    const existing = this.fresh && !this.thisLayer.has(rel) ? undefined : lstatMaybe(p);
     if (existing !== undefined && !(existing.isDirectory() && e.type === 'dir')) {
       if (e.type === 'hardlink' && this.sameAsLinkTarget(e, existing)) {
         this.thisLayer.add(rel);

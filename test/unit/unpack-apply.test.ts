@@ -127,6 +127,20 @@ describe('applyLayer: changeset rules', () => {
     expect(tree(up)).toEqual(['home/ 755 0:0', 'home/user/ 700 1000:1000', 'home/user/work/ 755 1000:1000', 'new/ 755 0:0', 'new/deep/ 755 0:0', 'new/deep/f 644 0:0 x']);
   });
 
+  // overlay mode into an empty dir skips the existence check for paths the layer has not made yet
+  it.each([
+    ['a file listed twice keeps the last', [{ name: 'f', content: '1' }, { name: 'f', content: '2' }], ['f 644 0:0 2']],
+    ['a file replaced by a dir', [{ name: 'x', content: '1' }, { name: 'x/' }, { name: 'x/y', content: 'y' }], ['x/ 755 0:0', 'x/y 644 0:0 y']],
+    ['a dir replaced by a symlink', [{ name: 'd/' }, { name: 'd/f', content: 'f' }, { name: 'd', type: 'symlink' as const, linkname: 'e' }], ['d -> e']],
+    ['an implicit parent then listed as a dir', [{ name: 'p/q/f', content: 'f' }, { name: 'p/', mode: 0o700 }], ['p/ 700 0:0', 'p/q/ 755 0:0', 'p/q/f 644 0:0 f']],
+    ['a file through a symlinked parent, then the same file by its real path', [{ name: 'real/' }, { name: 'ln', type: 'symlink' as const, linkname: 'real' }, { name: 'ln/f', content: '1' }, { name: 'real/f', content: '2' }], ['ln -> real', 'real/ 755 0:0', 'real/f 644 0:0 2']],
+    ['a hard link over an existing file of the layer', [{ name: 'a', content: 'a' }, { name: 'b', content: 'b' }, { name: 'b', type: 'hardlink' as const, linkname: 'a' }], ['a 644 0:0 a', 'b 644 0:0 a']],
+  ] as [string, FixtureEntry[], string[]][])('overlay mode, empty dir: %s', async (_name, entries, want) => {
+    const r = fresh();
+    await apply(r, entries, { mode: 'overlay' });
+    expect(tree(r)).toEqual(want);
+  });
+
   it('reads PAX long names, binary xattrs and GNU base-256 numbers', async () => {
     const r = fresh();
     const long = `${'d'.repeat(120)}/${'f'.repeat(150)}`;
