@@ -71,6 +71,28 @@ class SortedWalk {
 
 const BATCH = 512;
 
+/** Entries went out before getfattr answered, and one of them has xattrs that change its tar entry. */
+class SpeculationFailed extends Error {}
+
+/**
+ * What the xattrs of a walked entry add to the layer: its portable xattrs and,
+ * for an opaque directory, the opaque marker. Throws on overlay features a
+ * layer cannot express.
+ */
+function xattrEffect(w: Walked, xa: Xattrs | undefined): { portable: Xattrs | undefined; opaque: boolean } | undefined {
+  if (xa === undefined || w.e.type === 'whiteout') return undefined;
+  for (const k of xa.keys()) {
+    if (UNSUPPORTED.test(k)) {
+      throw new SnapshotError(`${w.abs} carries ${k}: the overlay was mounted with redirect_dir or metacopy`, 'mount overlay with redirect_dir=off,metacopy=off,index=off for builds');
+    }
+  }
+  const portable = portableOf(xa);
+  const opaque = w.dir && OPAQUE_NAMES.some((n) => xa.get(n)?.toString() === 'y');
+  return portable.size > 0 || opaque ? { portable: portable.size > 0 ? portable : undefined, opaque } : undefined;
+}
+
+const turn = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
+
 /**
  * The change set an overlay upper dir holds, as layer entries in layer order,
  * batch by batch: 0/0 character devices become `.wh.` whiteouts, opaque
@@ -81,69 +103,73 @@ const BATCH = 512;
  * user.fuseoverlayfs.opaque xattr is read, and the .wh. files it writes where
  * it cannot mknod pass through unchanged.
  *
- * xattrs come from one `getfattr -R` run in its own process; until it is done
- * the walk goes ahead on its own, then entries flow out as they are walked.
+ * xattrs come from one `getfattr -R` run in its own process (`xattrsOf`).
+ * Until it answers, the walk goes ahead; with `speculate` the entries also go
+ * out as if they had no xattrs, and once the answer is in they are checked:
+ * if any of them has xattrs that change its entry, SpeculationFailed is thrown
+ * (the caller starts over with the answer known). Most upper dirs carry no
+ * portable xattrs, so compression need not wait for getfattr.
  */
-export async function* overlayBatches(upperDir: string): AsyncGenerator<LayerEntry[]> {
-  const pending = readTreeXattrs(upperDir);
-  let ready = false;
-  pending.then(() => (ready = true), () => (ready = true));
+async function* overlayBatches(upperDir: string, xattrsOf: Promise<Map<string, Xattrs>>, speculate: boolean): AsyncGenerator<LayerEntry[]> {
+  let settled = false;
+  xattrsOf.then(() => (settled = true), () => (settled = true));
   const walk = new SortedWalk(upperDir);
-  const ahead: Walked[] = [];
-  let done = false;
-  while (!ready && !done) {
-    for (let k = 0; k < BATCH; k++) {
-      const w = walk.next();
-      if (w === undefined) {
-        done = true;
-        break;
-      }
-      ahead.push(w);
-    }
-    await new Promise<void>((r) => setImmediate(r)); // lets getfattr's output in
-  }
-  const xattrs = await pending;
+  let unchecked: Walked[] = [];
   let batch: LayerEntry[] = [];
+  let xattrs: Map<string, Xattrs> | undefined;
   const take = (w: Walked): void => {
-    const xa = w.e.type === 'whiteout' ? undefined : xattrs.get(w.abs);
-    if (xa === undefined) {
-      batch.push(w.e);
-      return;
-    }
-    for (const k of xa.keys()) {
-      if (UNSUPPORTED.test(k)) {
-        throw new SnapshotError(`${w.abs} carries ${k}: the overlay was mounted with redirect_dir or metacopy`, 'mount overlay with redirect_dir=off,metacopy=off,index=off for builds');
+    batch.push(w.e);
+    const fx = xattrEffect(w, (xattrs as Map<string, Xattrs>).get(w.abs));
+    if (fx === undefined) return;
+    if (fx.portable !== undefined) w.e.xattrs = fx.portable;
+    if (fx.opaque) batch.push({ path: w.e.path, type: 'opaque', mode: 0o644, uid: 0, gid: 0, mtime: w.e.mtime, size: 0 });
+  };
+  /** Once getfattr has answered: checks what went out early, or takes what was walked ahead. */
+  async function* settle(): AsyncGenerator<LayerEntry[]> {
+    xattrs = await xattrsOf;
+    const early = unchecked;
+    unchecked = [];
+    for (const w of early) {
+      if (speculate) {
+        if (xattrEffect(w, xattrs.get(w.abs)) !== undefined) throw new SpeculationFailed();
+        continue;
+      }
+      take(w);
+      if (batch.length >= BATCH) {
+        yield batch;
+        batch = [];
       }
     }
-    const portable = portableOf(xa);
-    if (portable.size > 0) w.e.xattrs = portable;
-    batch.push(w.e);
-    if (w.dir && OPAQUE_NAMES.some((n) => xa.get(n)?.toString() === 'y')) {
-      batch.push({ path: w.e.path, type: 'opaque', mode: 0o644, uid: 0, gid: 0, mtime: w.e.mtime, size: 0 });
-    }
-  };
-  for (const w of ahead) {
-    take(w);
-    if (batch.length >= BATCH) {
-      yield batch;
-      batch = [];
-    }
   }
-  ahead.length = 0;
+  let walked = 0;
   for (let w = walk.next(); w !== undefined; w = walk.next()) {
+    if (xattrs === undefined && !settled) {
+      unchecked.push(w);
+      if (speculate) batch.push(w.e);
+      if (++walked % BATCH === 0) {
+        if (batch.length > 0) {
+          yield batch;
+          batch = [];
+        }
+        await turn(); // lets getfattr's output in
+      }
+      continue;
+    }
+    if (xattrs === undefined) yield* settle();
     take(w);
     if (batch.length >= BATCH) {
       yield batch;
       batch = [];
     }
   }
+  if (xattrs === undefined) yield* settle();
   if (batch.length > 0) yield batch;
 }
 
 /** The change set of an overlay upper dir (see overlayBatches), in layer order. */
 export async function overlayChanges(upperDir: string): Promise<LayerEntry[]> {
   const out: LayerEntry[] = [];
-  for await (const batch of overlayBatches(upperDir)) out.push(...batch);
+  for await (const batch of overlayBatches(upperDir, readTreeXattrs(upperDir), false)) out.push(...batch);
   return out;
 }
 
@@ -153,5 +179,12 @@ export function portableOf(xa: Xattrs): Xattrs {
 
 /** A layer from an overlay upper dir, or undefined when the step changed nothing. */
 export async function diffOverlay(upperDir: string, opts: WriteLayerOptions = {}): Promise<LayerResult | undefined> {
-  return writeLayerInOrder(overlayBatches(upperDir), opts);
+  const xattrs = readTreeXattrs(upperDir);
+  xattrs.catch(() => undefined);
+  try {
+    return await writeLayerInOrder(overlayBatches(upperDir, xattrs, true), opts);
+  } catch (err) {
+    if (!(err instanceof SpeculationFailed)) throw err;
+    return writeLayerInOrder(overlayBatches(upperDir, xattrs, false), opts); // xattrs known now: no guessing
+  }
 }
