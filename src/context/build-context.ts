@@ -29,32 +29,31 @@ const KEEP_BUDGET = 32 << 20;
 let readBuffer: Buffer | undefined;
 
 /**
- * sha256 of a small file: open/read/close on this thread (a thread-pool round trip per small
- * file costs more than the read). With `keep`, also a copy of the bytes read.
+ * sha256 of a small file of `size` bytes (by its stat): open/read/close on this thread (a
+ * thread-pool round trip per small file costs more than the read). With `keep`, the file is
+ * read into its own buffer, which is returned when it held the whole file.
  */
-function digestSmallFile(path: string, keep: boolean): { digest: string; bytes?: Buffer } {
-  const buf = (readBuffer ??= Buffer.allocUnsafe(SYNC_READ_MAX + 1));
+function digestSmallFile(path: string, size: number, keep: boolean): { digest: string; bytes?: Buffer } {
+  // one byte more than expected: a full read means the file grew, and it is read on
+  const own = keep ? Buffer.allocUnsafe(size + 1) : undefined;
+  const buf = own ?? (readBuffer ??= Buffer.allocUnsafe(SYNC_READ_MAX + 1));
   const h = createHash('sha256');
   const fd = openSync(path, 'r');
-  let total = 0;
-  let whole = true;
+  let first = -1;
   try {
     for (;;) {
       const n = readSync(fd, buf, 0, buf.length, null);
       h.update(buf.subarray(0, n));
-      if (total === 0 && n < buf.length) {
-        total = n;
-        break; // a short read of a regular file is its end: one read() for a small file, not two
-      }
-      whole = false;
-      total += n;
+      if (first < 0) first = n;
+      // a short read of a regular file is its end: one read() for a small file, not two
       if (n < buf.length) break;
+      first = buf.length + 1; // grew: never kept
     }
   } finally {
     closeSync(fd);
   }
   const digest = `sha256:${h.digest('hex')}`;
-  return keep && whole ? { digest, bytes: Buffer.from(buf.subarray(0, total)) } : { digest };
+  return own !== undefined && first <= size ? { digest, bytes: own.subarray(0, first) } : { digest };
 }
 
 async function digestFile(path: string): Promise<string> {
@@ -202,7 +201,7 @@ export class BuildContext {
       return d;
     };
     if (entry.size <= SYNC_READ_MAX) {
-      const r = digestSmallFile(entry.hostPath, this.kept + entry.size <= KEEP_BUDGET);
+      const r = digestSmallFile(entry.hostPath, entry.size, this.kept + entry.size <= KEEP_BUDGET);
       if (r.bytes !== undefined && r.bytes.length === entry.size) {
         entry.content = r.bytes;
         this.kept += r.bytes.length;

@@ -87,8 +87,8 @@ function kind(st: Stats): ContextEntry['type'] | undefined {
   return undefined; // sockets, fifos, devices: skipped, as BuildKit's context transfer does
 }
 
-function entryOf(root: string, path: string, rel: string, st: Stats, type: ContextEntry['type']): ContextEntry {
-  const hostPath = path === '' ? root : join(root, path);
+function entryOf(root: string, path: string, rel: string, st: Stats, type: ContextEntry['type'], host?: string): ContextEntry {
+  const hostPath = host ?? (path === '' ? root : join(root, path));
   const e: ContextEntry = {
     path, rel, type, mode: st.mode & 0o7777, size: type === 'file' ? st.size : 0,
     uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev, nlink: st.nlink, hostPath,
@@ -99,7 +99,7 @@ function entryOf(root: string, path: string, rel: string, st: Stats, type: Conte
 
 function lstatOrUndefined(p: string): Stats | undefined {
   try {
-    return lstatSync(p);
+    return lstatSync(p, { throwIfNoEntry: false }); // ENOENT without an exception; ENOTDIR still throws
   } catch {
     return undefined;
   }
@@ -132,16 +132,19 @@ interface Walk {
  * cache cost microseconds each, where a thread-pool round trip each costs far more.
  */
 function below(w: Walk, dir: string, relBase: string, out: ContextEntry[]): void {
-  const names = readdirSync(dir === '' ? w.root.dir : join(w.root.dir, dir)).sort();
+  // paths below a clean root are clean: plain concatenation, no path.join per entry
+  const hostDir = dir === '' ? w.root.dir : `${w.root.dir}/${dir}`;
+  const names = readdirSync(hostDir).sort();
   for (const n of names) {
     const path = dir === '' ? n : `${dir}/${n}`;
     const rel = relBase === '' ? n : `${relBase}/${n}`;
-    const st = lstatOrUndefined(join(w.root.dir, path));
+    const host = `${hostDir}/${n}`;
+    const st = lstatOrUndefined(host);
     const type = st && kind(st);
     if (!st || !type) continue;
     const excluded = (w.ignore !== EMPTY && w.ignore.ignores(path)) || (w.exclude !== EMPTY && w.exclude.ignores(rel));
     if (!excluded) {
-      out.push(entryOf(w.root.dir, path, rel, st, type));
+      out.push(entryOf(w.root.dir, path, rel, st, type, host));
       if (type === 'dir') below(w, path, rel, out);
       continue;
     }
@@ -149,7 +152,7 @@ function below(w: Walk, dir: string, relBase: string, out: ContextEntry[]): void
     if (type !== 'dir' || !w.descendExcluded) continue;
     const at = out.length;
     below(w, path, rel, out);
-    if (out.length > at) out.splice(at, 0, entryOf(w.root.dir, path, rel, st, type));
+    if (out.length > at) out.splice(at, 0, entryOf(w.root.dir, path, rel, st, type, host));
   }
 }
 
