@@ -14,7 +14,7 @@ import { locationOf } from '../context.js';
 import { resolveCopy, type CopyRequest, type SourceRoot } from '../copy/resolve.js';
 import { parseChmod } from '../copy/chmod.js';
 import { resolveChown } from '../copy/chown.js';
-import type { LayerEntry } from '../copy/entries.js';
+import { sortEntries, type LayerEntry } from '../copy/entries.js';
 import { commitEntries } from '../layer-commit.js';
 import { RootfsView } from '../../runtime/index.js';
 import { hasWildcard, resolveInRoot } from '../../context/index.js';
@@ -175,17 +175,18 @@ export async function runCopyStep(ctx: ExecContext, st: StageState, step: CopySt
         subCopies.push({ root: { dir, name: `git ${src.url}`, context: false }, sources: ['.'], dirDest: true });
       }
     }
-    const all = new Map<string, LayerEntry>();
+    const lists: LayerEntry[][] = [];
     if (paths.length > 0 || extra.length > 0) {
       const manyDest = paths.length + extra.length + subCopies.length > 1;
-      for (const e of await resolveCopy(root, { ...base, dest: manyDest && !base.dest.endsWith('/') ? `${base.dest}/` : base.dest, sources: paths, extra }, fs)) all.set(e.path, e);
+      lists.push(await resolveCopy(root, { ...base, dest: manyDest && !base.dest.endsWith('/') ? `${base.dest}/` : base.dest, sources: paths, extra }, fs));
     }
     for (const sc of subCopies) {
       const dest = base.dest.endsWith('/') ? base.dest : `${base.dest}/`;
       // archive and git contents keep the owners they have, unless --chown
-      for (const e of await resolveCopy(sc.root, { ...base, dest, sources: sc.sources }, fs)) all.set(e.path, e);
+      lists.push(await resolveCopy(sc.root, { ...base, dest, sources: sc.sources }, fs));
     }
-    const entries = [...all.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    // one list is sorted already (resolveCopy); several are merged, the later one winning a path
+    const entries = lists.length === 1 ? (lists[0] as LayerEntry[]) : sortEntries([...new Map(lists.flat().map((e) => [e.path, e])).values()]);
     const layer = await commitEntries(ctx, entries);
     const createdBy = copyCreatedBy({
       add: step.kind === 'add',
