@@ -3,6 +3,7 @@ import {
   SlipwayError, formatPlatform, hostPlatform, isIndex, isManifest, selectManifest,
   type Descriptor, type ImageIndex, type ImageManifest, type Platform,
 } from '../oci/index.js';
+import { warmFileHasher } from './file-hasher.js';
 import { createLimiter, type Limiter } from './limit.js';
 import type { BlobWriter, ReadableStore, Store } from './store.js';
 
@@ -98,6 +99,9 @@ async function settleAll(tasks: Promise<void>[]): Promise<void> {
   if (failed !== undefined) throw failed.reason;
 }
 
+/** Configs up to this size are fetched into memory ahead of their turn. */
+const PREFETCH_MAX = 1 << 20;
+
 class Copier {
   private readonly limiter: Limiter;
   /** Set on the first failure: queued blobs are not started any more. */
@@ -123,7 +127,8 @@ class Copier {
     return p;
   }
 
-  blob(desc: Descriptor): Promise<void> {
+  /** `prefetched`: the blob's bytes, already being fetched (verified) by src.fetchBytes. */
+  blob(desc: Descriptor, prefetched?: Promise<Buffer | undefined>): Promise<void> {
     return this.once(desc, () => this.limiter.run(async () => {
       if (this.failure !== undefined) throw this.failure;
       if (await this.dst.exists(desc)) {
@@ -136,7 +141,11 @@ class Copier {
         const onBytes = (n: number): void => {
           this.result.bytesCopied += n;
         };
-        if (this.src.fetchTo !== undefined && this.dst.openBlobWriter !== undefined) {
+        const bytes = await prefetched;
+        if (bytes !== undefined) {
+          onBytes(bytes.length);
+          await this.dst.push(desc, bytes);
+        } else if (this.src.fetchTo !== undefined && this.dst.openBlobWriter !== undefined) {
           // the source delivers raw bytes, the destination's writer hashes and verifies them once
           const writer = await this.dst.openBlobWriter(desc, `blob ${desc.digest} from ${this.src.name}`);
           try {
@@ -175,8 +184,12 @@ class Copier {
         await settleAll((obj.manifests ?? []).map((m) => (isManifest(m.mediaType) || isIndex(m.mediaType) ? this.node(m) : this.blob(m))));
       } else if (isManifest(desc.mediaType) || obj.config !== undefined) {
         if (obj.config === undefined || !Array.isArray(obj.layers)) throw new UnsupportedManifestError(desc, this.src.name);
+        // a small config is fetched while the layers are (it is stored after them)
+        const config = obj.config;
+        const prefetch = this.done.has(config.digest) || config.size > PREFETCH_MAX ? undefined
+          : this.dst.exists(config).then((there) => (there ? undefined : this.src.fetchBytes(config))).catch(() => undefined);
         await settleAll(obj.layers.map((l) => this.blob(l)));
-        await this.blob(obj.config);
+        await this.blob(config, prefetch);
         if (obj.subject !== undefined && (await this.src.exists(obj.subject))) await this.node(obj.subject);
       } else {
         throw new UnsupportedManifestError(desc, this.src.name);
@@ -203,6 +216,8 @@ export async function copy(
   opts: CopyOptions = {},
 ): Promise<CopyResult> {
   const copier = new Copier(src, dst, opts);
+  // blobs will be hashed by the writer's worker thread: let it boot while manifests are fetched
+  if (src.fetchTo !== undefined && dst.openBlobWriter !== undefined) warmFileHasher();
   let root = typeof srcRef === 'string' ? await src.resolve(srcRef) : srcRef;
   copier.emit({ type: 'resolved', descriptor: root });
   let rootBytes: Buffer | undefined;

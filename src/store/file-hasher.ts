@@ -66,7 +66,6 @@ function hashWorker(): Worker | undefined {
   if (worker !== undefined || workerBroken) return worker;
   try {
     const w = new Worker(WORKER_SOURCE, { eval: true, stdout: false, stderr: false });
-    w.unref();
     w.on('message', (m: { id: number; hex?: string; error?: string }) => {
       const p = waiting.get(m.id);
       if (p === undefined) return;
@@ -77,6 +76,9 @@ function hashWorker(): Worker | undefined {
     });
     w.on('error', (e) => failAll(e));
     w.on('exit', (code) => failAll(new Error(`hash worker exited with code ${code}`)));
+    // after the listeners (adding a 'message' listener refs the worker again): an idle worker
+    // never keeps the process alive
+    w.unref();
     worker = w;
   } catch {
     workerBroken = true;

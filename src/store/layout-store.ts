@@ -283,6 +283,7 @@ export class LayoutStore implements Store {
     await this.ensureTmp();
     const final = this.blobPath(desc.digest);
     const tmp = this.tmpPath('blob');
+    let out: ReturnType<typeof createWriteStream> | undefined;
     try {
       if (body instanceof Uint8Array) {
         verifyBytes(body, desc.digest, desc.size, this.where(desc));
@@ -294,7 +295,7 @@ export class LayoutStore implements Store {
           await fh.close();
         }
       } else {
-        const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 });
+        out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 });
         if (verify) await pipeline(body, new VerifyStream(desc.digest, desc.size, this.where(desc)), out);
         else await pipeline(body, out);
         const fh = await open(tmp, 'r');
@@ -309,6 +310,8 @@ export class LayoutStore implements Store {
       await mkdir(join(final, '..'), { recursive: true });
       await rename(tmp, final);
     } catch (e) {
+      // a failed pipeline may leave the file still being opened: unlink only once it is closed
+      if (out !== undefined && !out.closed) await new Promise<void>((r) => out?.destroy().once('close', () => r()));
       await unlink(tmp).catch(() => undefined);
       if (!(body instanceof Uint8Array) && !body.destroyed) body.destroy();
       throw e;

@@ -23,6 +23,13 @@ const chunks = (data: Buffer, size: number): Buffer[] => {
   return out;
 };
 
+/** A copy of `data` with the byte at `at` inverted. */
+const flipByte = (data: Buffer, at: number): Buffer => {
+  const out = Buffer.from(data);
+  out[at] = (out[at] as number) ^ 0xff;
+  return out;
+};
+
 beforeAll(() => ensureBuilt());
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -48,7 +55,7 @@ describe('LayoutStore.openBlobWriter', () => {
   });
 
   it.each([
-    ['one byte changed', (data: Buffer) => chunks(Buffer.from(data).fill(1, 100, 101), 4096), DigestMismatchError],
+    ['one byte changed', (data: Buffer) => chunks(flipByte(data, 100), 4096), DigestMismatchError],
     ['a byte missing', (data: Buffer) => chunks(data.subarray(1), 4096), SizeMismatchError],
     ['a byte too many', (data: Buffer) => chunks(Buffer.concat([data, Buffer.from('x')]), 4096), SizeMismatchError],
   ] as const)('refuses a blob with %s: nothing visible, no temp file left', async (_name, mangle, errorClass) => {
@@ -118,5 +125,34 @@ describe('LayoutStore.openBlobWriter', () => {
     const s = await LayoutStore.open(dir);
     expect(temps(s)).toEqual([]);
     await s.close();
+  });
+
+  it.each([
+    ['started and never used', `warmFileHasher();`],
+    ['after hashing a blob', `
+      const s = await LayoutStore.open(${'${JSON.stringify(dir)}'});
+      const data = Buffer.alloc(3 << 20, 5);
+      const w = await s.openBlobWriter({ mediaType: 'application/octet-stream', digest: 'sha256:' + createHash('sha256').update(data).digest('hex'), size: data.length });
+      w.write(data);
+      await w.commit();
+      await s.close();`],
+  ])('the hash worker does not keep the process alive when %s', async (_name, body) => {
+    const dir = join(work, `layout-${++n}`);
+    const script = join(work, `child-${n}.mjs`);
+    writeFileSync(script, `
+      import { createHash } from 'node:crypto';
+      import { LayoutStore } from '${pathToFileURL(join(REPO_ROOT, 'dist/store/index.js')).href}';
+      import { warmFileHasher } from '${pathToFileURL(join(REPO_ROOT, 'dist/store/file-hasher.js')).href}';
+      ${body.replace('${JSON.stringify(dir)}', JSON.stringify(dir))}
+      console.log('DONE');
+    `);
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const code = await new Promise((r) => child.on('exit', (c, sig) => r(c ?? sig)));
+    clearTimeout(timer);
+    expect(out.trim()).toBe('DONE');
+    expect(code).toBe(0);
   });
 });

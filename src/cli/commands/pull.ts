@@ -29,9 +29,14 @@ export const pullCommand: Command = {
     const platform: CopyOptions['platform'] = flag(ctx, 'all-platforms') ? 'all' : (platformFlag(ctx) ?? 'host');
     const outputs = list(ctx, 'output').map(parseOutputSpec);
     const session = registrySession(ctx);
-    const local = await openLocalStore(ctx);
+    const remote = session.repository(ref, 'pull');
+    // the registry handshake runs while the local store opens
+    remote.warm();
+    const local = await openLocalStore(ctx).catch(async (e: unknown) => {
+      await session.close();
+      throw e;
+    });
     try {
-      const remote = session.repository(ref, 'pull');
       const name = localName(ref);
       const progress = transferProgress(ctx, `pulling ${name}`);
       const result = await copy(remote, ref.identifier, local, name, { platform, concurrency: TRANSFER_CONCURRENCY, onProgress: progress.onProgress })

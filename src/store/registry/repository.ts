@@ -75,6 +75,15 @@ export class RegistryRepository implements Store {
     this.limits = opts.limits ?? DEFAULT_UPLOAD_LIMITS;
   }
 
+  /**
+   * Starts what the first request needs (picking http/https, the auth challenge) without
+   * waiting: a caller with other work to do first (opening the local store) overlaps the two.
+   * A failure here is not reported; the first real request meets it again.
+   */
+  warm(): void {
+    for (const c of this.readClients) c.baseUrl().catch(() => undefined);
+  }
+
   private learn(digest: string, client: RegistryClient = this.client): void {
     this.opts.blobSources?.add(client.registry, digest, this.repository);
   }
@@ -100,26 +109,13 @@ export class RegistryRepository implements Store {
     return `/v2/${this.repository}/manifests/${ref}`;
   }
 
+  /**
+   * GETs the manifest `ref` names (one round trip, no HEAD first: every caller reads the
+   * manifest next, and gets it from the cache), computes its digest and keeps its bytes.
+   */
   async resolve(ref: string): Promise<Descriptor> {
     return this.read(async (c) => {
       const operation = `resolving manifest ${ref}`;
-      const head = await c.request({
-        method: 'HEAD', path: this.manifestPath(ref), headers: { accept: MANIFEST_ACCEPT },
-        scopes: this.scopes, repository: this.repository, operation,
-        // a HEAD error has no body: let the GET below fail with the registry's error code
-        accept: [401, 403, 404],
-      });
-      await head.body.dump();
-      const digest = headerValue(head, 'docker-content-digest') ?? (isDigest(ref) ? ref : undefined);
-      const size = Number(headerValue(head, 'content-length'));
-      const mediaType = mediaTypeOf(head);
-      if (head.status === 200 && digest && isDigest(digest) && Number.isFinite(size) && size > 0 && (isManifest(mediaType) || isIndex(mediaType))) {
-        if (isDigest(ref) && digest !== ref) {
-          throw new RegistryProtocolError({ registry: c.registry, repository: this.repository, operation }, `asked for ${ref}, registry named ${digest}`);
-        }
-        return { mediaType: mediaType as string, digest, size };
-      }
-      // the HEAD did not say enough: GET the manifest and compute what it did not tell
       const res = await c.request({
         method: 'GET', path: this.manifestPath(ref), headers: { accept: MANIFEST_ACCEPT },
         scopes: this.scopes, repository: this.repository, operation,
