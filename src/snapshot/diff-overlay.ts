@@ -13,6 +13,8 @@ interface Walked {
   e: LayerEntry;
   abs: string;
   dir: boolean;
+  /** Sort key among its siblings (rank digit + tar name). */
+  key: string;
 }
 
 function rankedName(name: string, whiteout: boolean): string {
@@ -35,22 +37,21 @@ class SortedWalk {
 
   private children(rel: string): Walked[] {
     const dir = rel === '' ? this.root : `${this.root}/${rel}`;
-    const keyed: { key: string; w: Walked }[] = [];
+    const items: Walked[] = [];
     for (const name of readdirSync(dir)) {
       const r = rel === '' ? name : `${rel}/${name}`;
       const abs = `${this.root}/${r}`;
       const st = lstatSync(abs);
       if (isOverlayWhiteout(st)) {
         const e: LayerEntry = { path: r, type: 'whiteout', mode: 0o644, uid: 0, gid: 0, mtime: st.mtimeMs / 1000, size: 0 };
-        keyed.push({ key: rankedName(name, true), w: { e, abs, dir: false } });
+        items.push({ e, abs, dir: false, key: rankedName(name, true) });
         continue;
       }
       const e = entryFromStat(r, abs, st);
       if (e === undefined) continue;
-      keyed.push({ key: rankedName(name, false), w: { e, abs, dir: e.type === 'dir' } });
+      items.push({ e, abs, dir: e.type === 'dir', key: rankedName(name, false) });
     }
-    keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    return keyed.map((k) => k.w);
+    return items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   /** The next entry, or undefined at the end. A directory's children follow it. */

@@ -15,20 +15,21 @@ export function devNumbers(rdev: number): { major: number; minor: number } {
  * for what a layer cannot hold (sockets).
  */
 export function entryFromStat(rel: string, abs: string, st: Stats): LayerEntry | undefined {
-  const base = { path: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs / 1000, size: 0 };
-  if (st.isDirectory()) return { ...base, type: 'dir' };
+  // Object literals with one shape rather than spreads: this runs once per file of a tree.
+  const mode = st.mode & 0o7777;
+  const mtime = st.mtimeMs / 1000;
   if (st.isFile()) {
-    return {
-      ...base, type: 'file', size: st.size, source: { path: abs },
-      ...(st.nlink > 1 ? { inode: `${st.dev}:${st.ino}` } : {}),
-    };
+    const e: LayerEntry = { path: rel, type: 'file', mode, uid: st.uid, gid: st.gid, mtime, size: st.size, source: { path: abs } };
+    if (st.nlink > 1) e.inode = `${st.dev}:${st.ino}`;
+    return e;
   }
-  if (st.isSymbolicLink()) return { ...base, type: 'symlink', linkname: readlinkSync(abs) };
+  if (st.isDirectory()) return { path: rel, type: 'dir', mode, uid: st.uid, gid: st.gid, mtime, size: 0 };
+  if (st.isSymbolicLink()) return { path: rel, type: 'symlink', mode, uid: st.uid, gid: st.gid, mtime, size: 0, linkname: readlinkSync(abs) };
   if (st.isCharacterDevice() || st.isBlockDevice()) {
     const { major, minor } = devNumbers(st.rdev);
-    return { ...base, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: major, devminor: minor };
+    return { path: rel, type: st.isCharacterDevice() ? 'char' : 'block', mode, uid: st.uid, gid: st.gid, mtime, size: 0, devmajor: major, devminor: minor };
   }
-  if (st.isFIFO()) return { ...base, type: 'fifo' };
+  if (st.isFIFO()) return { path: rel, type: 'fifo', mode, uid: st.uid, gid: st.gid, mtime, size: 0 };
   return undefined;
 }
 
