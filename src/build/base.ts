@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { SlipwayError, errorMessage, parseReference, type Descriptor, type Platform } from '../oci/index.js';
-import { Image, loadImage } from '../image/index.js';
+import { Image, loadImage, storedLayer } from '../image/index.js';
 import { LayoutStore, RegistrySession, copy } from '../store/index.js';
 import type { BuildEvent } from './options.js';
 
@@ -17,6 +17,18 @@ export class BaseImageError extends SlipwayError {
       cause,
     });
   }
+}
+
+/** The same image (its verified bytes in hand), its layers read from `store`, which holds them. */
+function inStore(img: Image, store: LayoutStore): Image {
+  return Image.fromStored({
+    manifest: img.manifest,
+    manifestBytes: img.manifestBytes,
+    manifestMediaType: img.mediaType,
+    config: img.config,
+    configBytes: img.configBytes,
+    layers: img.layers.map((l) => storedLayer(store, l.descriptor, l.diffId)),
+  });
 }
 
 export interface BaseResolver {
@@ -78,10 +90,13 @@ export function createBaseResolver(opts: {
       ref = (entries[0] as { descriptor: { digest: string } }).descriptor.digest;
     }
     const img = await loadImage(layout, ref, { platform });
-    // its blobs go into the local store so layers outlive the layout and are shared
-    await adoptLayers(layout, img);
-    await copy(layout, img.descriptor, opts.store, undefined);
-    return loadImage(opts.store, img.descriptor, { platform });
+    // its blobs go into the local store so layers outlive the layout and are shared; the
+    // manifest there means the whole image is (copy writes it last): nothing to copy or read again
+    if (!(await opts.store.exists(img.descriptor))) {
+      await adoptLayers(layout, img);
+      await copy(layout, img.descriptor, opts.store, undefined);
+    }
+    return inStore(img, opts.store);
   }
 
   function splitTag(rest: string): [string, string | undefined] {

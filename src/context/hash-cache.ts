@@ -31,15 +31,18 @@ export interface ContextHashCacheOptions {
   now?: number;
 }
 
-/** On-disk shape, one file per build context: `e[path] = "<stat signature>|<sha256 hex>|<day last used>"`. */
+/** One remembered file: its stat data, the sha256 (hex) of its bytes, the day it was last used. */
+type Entry = [dev: number, ino: number, size: number, mode: number, mtimeMs: number, ctimeMs: number, sha256: string, day: number];
+
+/** On-disk shape, one file per build context: numbers as JSON writes them (exact round trip). */
 interface HashCacheFile {
-  v: 1;
+  v: 2;
   /** The context directory (for people reading the file; never in a cache key). */
   root: string;
-  e: Record<string, string>;
+  e: Record<string, Entry>;
 }
 
-const VERSION = 1;
+const VERSION = 2;
 const DAY_MS = 86_400_000;
 /**
  * A file changed within this long before the cache was opened is hashed but not remembered:
@@ -49,8 +52,9 @@ const DAY_MS = 86_400_000;
 const RACY_MARGIN_MS = 100;
 const RACY_MARGIN_COARSE_MS = 2_000;
 
-function signature(s: HashCacheStat): string {
-  return `${s.dev}:${s.ino}:${s.size}:${s.mode.toString(8)}:${s.mtimeMs}:${s.ctimeMs}`;
+function isEntry(v: unknown): v is Entry {
+  // the stat fields are compared with ===, so a damaged number never matches (no regex: this runs per file)
+  return Array.isArray(v) && v.length === 8 && typeof v[6] === 'string' && v[6].length === 64 && typeof v[7] === 'number';
 }
 
 /**
@@ -67,14 +71,15 @@ function signature(s: HashCacheStat): string {
  * and entries unused for `maxAgeDays`.
  */
 export class ContextHashCache {
-  private entries: Map<string, string>;
+  /** The file as read (a plain object: thousands of entries are not copied into a Map). */
+  private loaded: Record<string, unknown>;
   /** Entries this build added or refreshed (merged into the file on save). */
-  private readonly changed = new Map<string, string>();
+  private readonly changed = new Map<string, Entry>();
   private readonly today: number;
   private readonly openedAt: number;
 
-  private constructor(readonly file: string, readonly root: string, private readonly dir: string, entries: Map<string, string>, private readonly opts: ContextHashCacheOptions) {
-    this.entries = entries;
+  private constructor(readonly file: string, readonly root: string, private readonly dir: string, loaded: Record<string, unknown>, private readonly opts: ContextHashCacheOptions) {
+    this.loaded = loaded;
     this.openedAt = opts.now ?? Date.now();
     this.today = Math.floor(this.openedAt / DAY_MS);
   }
@@ -87,19 +92,26 @@ export class ContextHashCache {
 
   /** Number of remembered files. */
   get size(): number {
-    return this.entries.size;
+    let n = this.changed.size;
+    for (const k of Object.keys(this.loaded)) if (!this.changed.has(k) && isEntry(this.loaded[k])) n++;
+    return n;
+  }
+
+  private entry(path: string): Entry | undefined {
+    const c = this.changed.get(path);
+    if (c !== undefined) return c;
+    // own properties only: a file named __proto__ or constructor is just a name
+    const v = Object.hasOwn(this.loaded, path) ? this.loaded[path] : undefined;
+    return v !== undefined && isEntry(v) ? v : undefined;
   }
 
   /** The digest (`sha256:<hex>`) of the file if its stat data is what it was when hashed. */
   get(s: HashCacheStat): string | undefined {
-    const v = this.entries.get(s.path);
-    if (v === undefined) return undefined;
-    const sig = signature(s);
-    if (v.length < sig.length + 66 || !v.startsWith(sig) || v[sig.length] !== '|' || v[sig.length + 65] !== '|') return undefined;
-    const hex = v.slice(sig.length + 1, sig.length + 65);
+    const e = this.entry(s.path);
+    if (e === undefined || e[0] !== s.dev || e[1] !== s.ino || e[2] !== s.size || e[3] !== s.mode || e[4] !== s.mtimeMs || e[5] !== s.ctimeMs) return undefined;
     // used today: a new day is written back once (what keeps an entry from ageing out)
-    if (v.slice(sig.length + 66) !== String(this.today)) this.remember(s.path, `${sig}|${hex}|${this.today}`);
-    return `sha256:${hex}`;
+    if (e[7] !== this.today) this.changed.set(s.path, [e[0], e[1], e[2], e[3], e[4], e[5], e[6], this.today]);
+    return `sha256:${e[6]}`;
   }
 
   /** Records the digest (`sha256:<hex>`) read from the file with stat data `s`. */
@@ -108,12 +120,7 @@ export class ContextHashCache {
     const changedAt = Math.max(s.mtimeMs, s.ctimeMs);
     const coarse = Number.isInteger(s.mtimeMs / 1000) && Number.isInteger(s.ctimeMs / 1000);
     if (changedAt > this.openedAt - (coarse ? RACY_MARGIN_COARSE_MS : RACY_MARGIN_MS)) return;
-    this.remember(s.path, `${signature(s)}|${digest.slice(7)}|${this.today}`);
-  }
-
-  private remember(path: string, value: string): void {
-    this.entries.set(path, value);
-    this.changed.set(path, value);
+    this.changed.set(s.path, [s.dev, s.ino, s.size, s.mode, s.mtimeMs, s.ctimeMs, digest.slice(7), this.today]);
   }
 
   /** Whether save() has anything to write. */
@@ -129,37 +136,38 @@ export class ContextHashCache {
     if (this.changed.size === 0) return;
     await mkdir(this.dir, { recursive: true });
     const isNew = !(await stat(this.file).then(() => true, () => false));
-    const merged = readEntries(this.file, this.root);
+    const merged = new Map<string, Entry>();
+    const disk = readEntries(this.file, this.root);
+    for (const k of Object.keys(disk)) {
+      const v = disk[k];
+      if (isEntry(v)) merged.set(k, v);
+    }
     for (const [k, v] of this.changed) merged.set(k, v);
     const out: HashCacheFile = { v: VERSION, root: this.root, e: prune(merged, this.today, this.opts.maxEntries ?? 200_000, this.opts.maxAgeDays ?? 30) };
     const f = atomicFile(this.file);
     f.stream.end(JSON.stringify(out));
     await f.commit();
-    this.entries = new Map(Object.entries(out.e));
+    this.loaded = out.e;
     this.changed.clear();
     if (isNew) await pruneContexts(this.dir, this.opts.maxContexts ?? 64);
   }
 }
 
-function readEntries(file: string, root: string): Map<string, string> {
+function readEntries(file: string, root: string): Record<string, unknown> {
   try {
     // sync: one read at build start, before anything else runs in parallel
     const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<HashCacheFile>;
-    if (data.v !== VERSION || data.root !== root || typeof data.e !== 'object' || data.e === null) return new Map();
-    return new Map(Object.entries(data.e).filter(([, v]) => typeof v === 'string'));
+    if (data.v !== VERSION || data.root !== root || typeof data.e !== 'object' || data.e === null || Array.isArray(data.e)) return {};
+    return data.e;
   } catch {
-    return new Map();
+    return {};
   }
 }
 
-function dayOf(v: string): number {
-  return Number(v.slice(v.lastIndexOf('|') + 1));
-}
-
 /** Drops entries unused for `maxAge` days, then the least recently used beyond `max`. */
-function prune(e: Map<string, string>, today: number, max: number, maxAge: number): Record<string, string> {
-  let kept = [...e].filter(([, v]) => today - dayOf(v) <= maxAge);
-  if (kept.length > max) kept = kept.sort((a, b) => dayOf(b[1]) - dayOf(a[1])).slice(0, max);
+function prune(e: Map<string, Entry>, today: number, max: number, maxAge: number): Record<string, Entry> {
+  let kept = [...e].filter(([, v]) => today - v[7] <= maxAge);
+  if (kept.length > max) kept = kept.sort((a, b) => b[1][7] - a[1][7]).slice(0, max);
   return Object.fromEntries(kept);
 }
 
