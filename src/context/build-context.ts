@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash as cryptoHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, readSync, type ReadStream } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
@@ -30,30 +30,32 @@ let readBuffer: Buffer | undefined;
 
 /**
  * sha256 of a small file of `size` bytes (by its stat): open/read/close on this thread (a
- * thread-pool round trip per small file costs more than the read). With `keep`, the file is
- * read into its own buffer, which is returned when it held the whole file.
+ * thread-pool round trip per small file costs more than the read), one-shot hash. With
+ * `keep`, the file is read into its own buffer, returned when it held the whole file.
  */
 function digestSmallFile(path: string, size: number, keep: boolean): { digest: string; bytes?: Buffer } {
-  // one byte more than expected: a full read means the file grew, and it is read on
-  const own = keep ? Buffer.allocUnsafe(size + 1) : undefined;
-  const buf = own ?? (readBuffer ??= Buffer.allocUnsafe(SYNC_READ_MAX + 1));
-  const h = createHash('sha256');
+  const shared = (readBuffer ??= Buffer.allocUnsafe(SYNC_READ_MAX + 1));
+  // one byte more than expected: a full buffer means the file grew, and it is read on
+  const buf = keep ? Buffer.allocUnsafe(size + 1) : shared;
   const fd = openSync(path, 'r');
-  let first = -1;
   try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      h.update(buf.subarray(0, n));
-      if (first < 0) first = n;
+    const n = readSync(fd, buf, 0, buf.length, null);
+    if (n < buf.length) {
       // a short read of a regular file is its end: one read() for a small file, not two
-      if (n < buf.length) break;
-      first = buf.length + 1; // grew: never kept
+      const data = buf.subarray(0, n);
+      const digest = `sha256:${cryptoHash('sha256', data, 'hex')}`;
+      return keep ? { digest, bytes: data } : { digest };
     }
+    const h = createHash('sha256').update(buf);
+    for (;;) {
+      const m = readSync(fd, shared, 0, shared.length, null);
+      if (m === 0) break;
+      h.update(shared.subarray(0, m));
+    }
+    return { digest: `sha256:${h.digest('hex')}` };
   } finally {
     closeSync(fd);
   }
-  const digest = `sha256:${h.digest('hex')}`;
-  return own !== undefined && first <= size ? { digest, bytes: own.subarray(0, first) } : { digest };
 }
 
 async function digestFile(path: string): Promise<string> {

@@ -128,6 +128,17 @@ describe('one selector for the plan and the COPY step', () => {
     expect(plain.find((e) => e.path === 'out/x.txt')).toMatchObject({ source: join(c.root, 'd', 'x.txt') });
   });
 
+  it('a file that grew after the walk is hashed whole and read again for the layer', async () => {
+    writeFileSync(join(dir, 'grow.txt'), 'short');
+    const c = await BuildContext.open(dir);
+    await c.select('grow.txt'); // walked: size 5
+    writeFileSync(join(dir, 'grow.txt'), 'short and then much longer');
+    const sel = { sources: ['grow.txt'], exclude: [], parents: false };
+    expect(await c.hashSelection(sel)).toBe(await (await BuildContext.open(dir)).hashSelection(sel));
+    const [m] = await c.select('grow.txt');
+    expect(m?.entries[0]?.content).toBeUndefined();
+  });
+
   it('the COPY step reuses the walk the cache key made (same entry objects)', async () => {
     const a = await ctx.selector.select(['d']);
     const b = await ctx.selector.select(['d']);
