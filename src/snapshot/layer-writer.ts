@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Compression, type Descriptor, type Digest, ociLayerMediaType } from '../oci/index.js';
 import { type ContentSource, type LayerEntry, compareTarNames, isExcluded, sortKey, normalizeRel, tarName } from './changes.js';
+import { SnapshotError } from './errors.js';
 import { LayerSink } from './layer-sink.js';
 import { END_OF_ARCHIVE, type TarHeader, encodeHeader, padding } from './tar-format.js';
 
@@ -112,6 +113,19 @@ async function writeNamed(batches: AsyncIterable<readonly Named[]> | Iterable<re
   }
 }
 
+const VANISHED = new Set(['ENOENT', 'ELOOP', 'ENOTDIR']);
+
+/** Opens a file a walk found, never following a symlink put in its place since. */
+function openContent(path: string): number {
+  try {
+    return openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (!VANISHED.has(code)) throw err;
+    throw new SnapshotError(`${path} was removed or replaced while the layer was being written (${code})`, 'make sure no process still writes to the tree, then retry', err);
+  }
+}
+
 interface Named {
   e: LayerEntry;
   name: string;
@@ -183,7 +197,7 @@ class TarLayerWriter {
     const src = e.source;
     if (src === undefined) throw new Error(`layer entry ${name} is a file without content source`);
     if (!('path' in src)) return this.otherContent(sink, e, name);
-    const fd = openSync(src.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const fd = openContent(src.path);
     let p: Promise<void> | undefined;
     try {
       p = sink.writeFromFd(fd, e.size, src.path);

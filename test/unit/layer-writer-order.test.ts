@@ -205,6 +205,20 @@ describe('file content sources', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it.each([
+    ['removed', (f: string) => rmSync(f)],
+    ['replaced by a symlink', (f: string) => { rmSync(f); symlinkSync('/etc/passwd', f); }],
+  ])('a file %s after it was scanned is a clear SnapshotError naming it (no symlink followed)', async (_what, change) => {
+    const tree = join(work, `vanish-${_what.length}`);
+    mkdirSync(tree);
+    writeFileSync(join(tree, 'data'), 'content');
+    const changes = await treeChanges(empty, tree, { xattrs: false });
+    change(join(tree, 'data'));
+    const err = await writeLayer(changes, { tmpDir: out }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SnapshotError);
+    expect((err as SnapshotError).message).toContain(`${join(tree, 'data')} was removed or replaced`);
+  });
+
   it('a file that grew after it was scanned gives a consistent entry: its first bytes, the size the header says', async () => {
     const tree = join(work, 'grow');
     mkdirSync(tree);
