@@ -1,5 +1,5 @@
 import type { AuthChallenge } from './challenge.js';
-import type { RegistryCredentials } from './credentials.js';
+import { basicAuthorization, type RegistryCredentials } from './credentials.js';
 
 /** A bearer token and when to stop using it. */
 export interface BearerToken {
@@ -56,7 +56,7 @@ export class RegistryAuthorizer {
     if (!c) return undefined;
     if (c.scheme === 'basic') {
       const creds = await this.credentials();
-      return creds ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` : undefined;
+      return creds ? basicAuthorization(creds) : undefined;
     }
     const key = scopeKey(scopes);
     const cached = this.tokens.get(key);

@@ -5,7 +5,7 @@ import type { Agent, Dispatcher } from 'undici';
 import { DOCKER_HUB, SlipwayError, isLoopbackHost } from '../../oci/index.js';
 import { RegistryAuthorizer, parseTokenResponse, type BearerToken } from './auth.js';
 import { pickChallenge, type AuthChallenge } from './challenge.js';
-import type { RegistryCredentials } from './credentials.js';
+import { IDENTITY_TOKEN_USER, basicAuthorization, type RegistryCredentials } from './credentials.js';
 import {
   RegistryHttpError,
   RegistryNotFoundError,
@@ -125,6 +125,8 @@ export class RegistryClient {
   private readonly auth: RegistryAuthorizer;
   private readonly userAgent: string;
   private base: Promise<string> | undefined;
+  /** The refresh token a token server handed back in place of the identity token (in memory only). */
+  private refreshToken: string | undefined;
 
   constructor(registry: string, private readonly opts: RegistryClientOptions = {}) {
     this.registry = registry;
@@ -279,7 +281,7 @@ export class RegistryClient {
       return;
     }
     const headers: Record<string, string> = { 'user-agent': this.userAgent };
-    if (scheme === 'basic') headers['authorization'] = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+    if (scheme === 'basic') headers['authorization'] = basicAuthorization(creds);
     const res = await this.http({ origin: base, path: '/v2/', method: 'GET', headers }).catch((e: unknown) => {
       throw this.networkError(ctx, e);
     });
@@ -305,15 +307,29 @@ export class RegistryClient {
       throw new RegistryProtocolError(this.ctx('getting a token'), 'the bearer challenge has an invalid realm URL');
     }
     const ctx = this.ctx(`getting a token from ${url.host}${scopes.length ? ` for ${scopes.join(' ')}` : ''}`);
-    if (c.params['service']) url.searchParams.set('service', c.params['service']);
-    for (const s of scopes) url.searchParams.append('scope', s);
-    if (creds && creds.username !== '<token>') url.searchParams.set('account', creds.username);
     const headers: Record<string, string> = { 'user-agent': this.userAgent };
-    if (creds) headers['authorization'] = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+    const refreshToken = creds?.identityToken !== undefined ? (this.refreshToken ?? creds.identityToken) : undefined;
+    let method: 'GET' | 'POST' = 'GET';
+    let body: string | undefined;
+    if (refreshToken !== undefined) {
+      // docker's identity token is an OAuth2 refresh token: POST it to the realm
+      // (the token stays in the body, never in a URL)
+      method = 'POST';
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: this.userAgent });
+      if (c.params['service']) form.set('service', c.params['service']);
+      if (scopes.length > 0) form.set('scope', scopes.join(' '));
+      body = form.toString();
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    } else {
+      if (c.params['service']) url.searchParams.set('service', c.params['service']);
+      for (const s of scopes) url.searchParams.append('scope', s);
+      if (creds && creds.username !== IDENTITY_TOKEN_USER) url.searchParams.set('account', creds.username);
+      if (creds) headers['authorization'] = basicAuthorization(creds);
+    }
     for (let attempt = 1; ; attempt++) {
       let res: Dispatcher.ResponseData;
       try {
-        res = await this.http({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers });
+        res = await this.http({ origin: url.origin, path: url.pathname + url.search, method, headers, ...(body !== undefined ? { body } : {}) });
       } catch (e) {
         if (attempt < this.retry.attempts && isRetriableNetworkError(e)) {
           await sleep(backoffDelay(this.retry, attempt));
@@ -321,7 +337,7 @@ export class RegistryClient {
         }
         throw this.networkError(ctx, e);
       }
-      this.emit({ type: 'request', registry: this.registry, method: 'GET', path: `${url.host}${url.pathname}`, status: res.statusCode, attempt });
+      this.emit({ type: 'request', registry: this.registry, method, path: `${url.host}${url.pathname}`, status: res.statusCode, attempt });
       if (isRetriableStatus(res.statusCode) && attempt < this.retry.attempts) {
         await res.body.dump();
         await sleep(backoffDelay(this.retry, attempt));
@@ -338,6 +354,9 @@ export class RegistryClient {
       }
       const token = parseTokenResponse(json);
       if (!token) throw new RegistryProtocolError(ctx, 'the token server answered without a token');
+      // an OAuth2 server may rotate the refresh token: use the new one from now on
+      const rotated = (json as { refresh_token?: unknown }).refresh_token;
+      if (refreshToken !== undefined && typeof rotated === 'string' && rotated !== '') this.refreshToken = rotated;
       this.emit({ type: 'auth', registry: this.registry, scheme: 'bearer', scope: scopes.join(' '), authenticated: creds !== undefined });
       return token;
     }

@@ -4,10 +4,24 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AuthFileError, CredentialHelperError } from './errors.js';
 
-/** Username and password (or identity token) for one registry. */
+/** Username and password, or an identity token, for one registry. */
 export interface RegistryCredentials {
   username: string;
   password: string;
+  /**
+   * An OAuth2 refresh token (docker's `identitytoken`, or a credential helper's secret for the
+   * user `<token>`): bearer tokens are then asked for with grant_type=refresh_token instead of
+   * basic auth.
+   */
+  identityToken?: string;
+}
+
+/** The user name docker's credential helpers give for an identity token. */
+export const IDENTITY_TOKEN_USER = '<token>';
+
+/** `Basic base64(user:password)` (an identity token stands in for the password). */
+export function basicAuthorization(creds: RegistryCredentials): string {
+  return `Basic ${Buffer.from(`${creds.username}:${creds.identityToken ?? creds.password}`).toString('base64')}`;
 }
 
 /** Where credentials were found: a file path or a helper name. Safe to print. */
@@ -83,6 +97,11 @@ async function readAuthFile(path: string): Promise<AuthFile | undefined> {
 }
 
 function decodeEntry(path: string, entry: NonNullable<AuthFile['auths']>[string]): RegistryCredentials | undefined {
+  if (entry.identitytoken) {
+    // docker stores the user name (with an empty password) next to the token
+    const user = entry.auth ? Buffer.from(entry.auth, 'base64').toString('utf8').split(':')[0] : entry.username;
+    return { username: user || IDENTITY_TOKEN_USER, password: '', identityToken: entry.identitytoken };
+  }
   if (entry.auth) {
     const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
     const i = decoded.indexOf(':');
@@ -90,7 +109,6 @@ function decodeEntry(path: string, entry: NonNullable<AuthFile['auths']>[string]
     return { username: decoded.slice(0, i), password: decoded.slice(i + 1) };
   }
   if (entry.username !== undefined && entry.password !== undefined) return { username: entry.username, password: entry.password };
-  if (entry.identitytoken) return { username: '<token>', password: entry.identitytoken };
   return undefined;
 }
 
@@ -115,7 +133,7 @@ export function runCredentialHelper(helper: string, registry: string, env: Env =
       try {
         const j = JSON.parse(out) as { Username?: unknown; Secret?: unknown };
         if (typeof j.Username !== 'string' || typeof j.Secret !== 'string') throw new Error('fields');
-        resolve({ username: j.Username, password: j.Secret });
+        resolve(j.Username === IDENTITY_TOKEN_USER ? { username: j.Username, password: '', identityToken: j.Secret } : { username: j.Username, password: j.Secret });
       } catch {
         reject(new CredentialHelperError(helper, registry, 'printed something other than {"Username","Secret"} JSON'));
       }
