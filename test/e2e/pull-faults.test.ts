@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { slipway, type CliResult } from '../helpers/cli.js';
+import { privateHomeEnv, slipway, type CliResult } from '../helpers/cli.js';
 import { startFaultProxy, times, type FaultProxy } from '../helpers/fault-proxy.js';
 import { testImages, type TestImages } from '../helpers/images.js';
 
@@ -12,7 +12,7 @@ let proxy: FaultProxy;
 let home: string;
 
 function run(args: string[]): Promise<CliResult> {
-  return slipway(args, { env: { HOME: home, XDG_CACHE_HOME: join(home, '.cache'), XDG_CONFIG_HOME: join(home, '.config'), REGISTRY_AUTH_FILE: '', DOCKER_CONFIG: '' } });
+  return slipway(args, { env: privateHomeEnv(home) });
 }
 
 const layerOf = () => images.multi.manifest.layers[0]!.digest;

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { slipway, type CliResult } from '../helpers/cli.js';
+import { privateHomeEnv, slipway, type CliResult } from '../helpers/cli.js';
 import { testImages, type TestImages } from '../helpers/images.js';
 
 const registry = inject('authRegistry');
@@ -22,16 +22,7 @@ function newHome(): string {
 
 function run(home: string, args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
   return slipway(args, {
-    env: {
-      HOME: home,
-      XDG_CONFIG_HOME: join(home, '.config'),
-      XDG_CACHE_HOME: join(home, '.cache'),
-      XDG_DATA_HOME: join(home, '.local/share'),
-      XDG_RUNTIME_DIR: '',
-      REGISTRY_AUTH_FILE: '',
-      DOCKER_CONFIG: '',
-      ...opts.env,
-    },
+    env: privateHomeEnv(home, opts.env),
     ...(opts.input !== undefined ? { input: opts.input } : {}),
   });
 }

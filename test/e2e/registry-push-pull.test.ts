@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { slipway, type CliResult } from '../helpers/cli.js';
+import { privateHomeEnv, slipway, type CliResult } from '../helpers/cli.js';
 import { testImages, type TestImages } from '../helpers/images.js';
 import type { ImageIndex, ImageManifest } from '../../src/oci/index.js';
 
@@ -13,17 +13,7 @@ let layoutBlobs: (tag: string) => Set<string>;
 
 /** Runs slipway with a private HOME (no real credentials, own mount-hint cache). */
 function run(args: string[], extraEnv: Record<string, string> = {}): Promise<CliResult> {
-  return slipway(args, {
-    env: {
-      HOME: home,
-      XDG_CONFIG_HOME: join(home, '.config'),
-      XDG_CACHE_HOME: join(home, '.cache'),
-      XDG_DATA_HOME: join(home, '.local/share'),
-      REGISTRY_AUTH_FILE: '',
-      DOCKER_CONFIG: '',
-      ...extraEnv,
-    },
-  });
+  return slipway(args, { env: privateHomeEnv(home, extraEnv) });
 }
 
 function ok(r: CliResult): CliResult {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -15,6 +16,24 @@ export interface CliOptions {
   input?: string | Buffer;
   cwd?: string;
   timeoutMs?: number;
+}
+
+/**
+ * Environment for a run under the private HOME `home`: XDG config/cache/data dirs below it and
+ * no credentials from outside (no auth file, docker config or runtime dir), so a test sees only
+ * the credentials and caches it creates. `extra` overrides any of them.
+ */
+export function privateHomeEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, '.config'),
+    XDG_CACHE_HOME: join(home, '.cache'),
+    XDG_DATA_HOME: join(home, '.local/share'),
+    XDG_RUNTIME_DIR: '',
+    REGISTRY_AUTH_FILE: '',
+    DOCKER_CONFIG: '',
+    ...extra,
+  };
 }
 
 /** Runs the built CLI (bin/slipway.js) as a child process, the way a user does. */
