@@ -1,4 +1,5 @@
-import { mkdir, readFile, writeFile, readdir, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile, readdir, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { SlipwayError, hostPlatform, normalizePlatform, parsePlatform, parseReference, type ImageConfig, type Platform } from '../oci/index.js';
@@ -31,7 +32,7 @@ async function readDockerfile(opts: BuildOptions): Promise<{ text: string; name:
   if (opts.dockerfileText !== undefined) return { text: opts.dockerfileText, name: 'Dockerfile', path: undefined };
   const path = opts.file ?? join(opts.context, 'Dockerfile');
   try {
-    const text = await readFile(path, 'utf8');
+    const text = readFileSync(path, 'utf8'); // sync: one small file, before anything runs in parallel
     const rel = relative(opts.context, path);
     return { text, name: rel.startsWith('..') ? basename(path) : rel, path };
   } catch (e) {

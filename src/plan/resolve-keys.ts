@@ -49,12 +49,13 @@ export async function resolveCacheKeys(plan: Plan, hasher: ContentHasher): Promi
     return out;
   };
   for (const st of plan.stages) {
-    const baseKey = cacheInfo(await fill(st.baseKey.parts, undefined));
+    // a key the planner could compute has nothing pending (its parent's included): kept as it is
+    const baseKey = st.baseKey.key !== undefined ? st.baseKey : cacheInfo(await fill(st.baseKey.parts, undefined));
     let parent = baseKey;
     const steps: Step[] = [];
     for (const step of st.steps) {
-      const cache = cacheInfo(await fill(step.cache.parts, parent, step));
-      steps.push({ ...step, cache } as Step);
+      const cache = step.cache.key !== undefined ? step.cache : cacheInfo(await fill(step.cache.parts, parent, step));
+      steps.push(cache === step.cache ? step : ({ ...step, cache } as Step));
       parent = cache;
     }
     finals.set(st.index, parent);
