@@ -24,6 +24,8 @@ export interface FileDigestMemo {
 
 /** Files up to this size are read synchronously into one reused buffer when hashed. */
 const SYNC_READ_MAX = 1 << 20;
+/** Big files hashed at once (their reads overlap; the hashing itself is on this thread). */
+const BIG_FILE_READS = 3;
 /** Bytes of hashed small files kept per build for the COPY step (ContextEntry.content). */
 const KEEP_BUDGET = 32 << 20;
 let readBuffer: Buffer | undefined;
@@ -175,14 +177,36 @@ export class BuildContext {
       h.update(`error ${e.message}\n`);
       return `sha256:${h.digest('hex')}`;
     }
+    this.prefetchBigFiles(matches);
     for (const m of matches) {
       h.update(`source ${m.path}\n`);
       for (const e of m.entries) {
-        const content = e.type === 'file' ? await this.fileDigest(e) : '';
+        let content = '';
+        if (e.type === 'file') {
+          const d = this.fileDigest(e);
+          content = typeof d === 'string' ? d : await d; // no await (a microtask) per small file
+        }
         h.update(`${e.rel}\0${e.type}\0${e.mode.toString(8)}\0${e.linkTarget ?? ''}\0${content}\n`);
       }
     }
     return `sha256:${h.digest('hex')}`;
+  }
+
+  /**
+   * Starts the digests of the big (streamed) files, BIG_FILE_READS at a time, so their reads
+   * overlap each other and the hashing; hashSelection then takes them in order from the memo.
+   */
+  private prefetchBigFiles(matches: readonly SourceMatch[]): void {
+    const big = matches.flatMap((m) => m.entries.filter((e) => e.type === 'file' && e.size > SYNC_READ_MAX && !this.fileDigests.has(e.hostPath)));
+    if (big.length < 2) return;
+    let next = 0;
+    const start = (): void => {
+      const e = big[next++];
+      if (e === undefined) return;
+      // failures surface where hashSelection awaits the same promise; here they only start the next read
+      Promise.resolve(this.fileDigest(e)).then(start, start);
+    };
+    for (let i = 0; i < BIG_FILE_READS; i++) start();
   }
 
   /**

@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -137,6 +138,18 @@ describe('one selector for the plan and the COPY step', () => {
     expect(await c.hashSelection(sel)).toBe(await (await BuildContext.open(dir)).hashSelection(sel));
     const [m] = await c.select('grow.txt');
     expect(m?.entries[0]?.content).toBeUndefined();
+  });
+
+  it('big files are hashed a few at a time, each digest right', async () => {
+    mkdirSync(join(dir, 'big'));
+    for (let i = 0; i < 3; i++) writeFileSync(join(dir, 'big', `f${i}`), Buffer.alloc((1 << 20) + 1000 * (i + 1), i + 1));
+    const c = await BuildContext.open(dir);
+    await c.hashSelection({ sources: ['big'], exclude: [], parents: false });
+    const [m] = await c.select('big');
+    for (const e of m?.entries.filter((x) => x.type === 'file') ?? []) {
+      expect(await c.fileDigest(e)).toBe(`sha256:${createHash('sha256').update(readFileSync(e.hostPath)).digest('hex')}`);
+    }
+    rmSync(join(dir, 'big'), { recursive: true });
   });
 
   it('the COPY step reuses the walk the cache key made (same entry objects)', async () => {
