@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, writeFile, readdir, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
-import { SlipwayError, hostPlatform, normalizePlatform, parsePlatform, parseReference, type ImageConfig, type Platform } from '../oci/index.js';
+import { SlipwayError, hostPlatform, normalizePlatform, parsePlatform, parseReference, type Platform } from '../oci/index.js';
 import type { Image } from '../image/index.js';
 import { LayoutStore, RegistrySession, pidAlive, defaultBlobSourcesFile, loadRegistriesConfig, localStoreRoot, storePaths, writeImage, writeOutput, type OutputSpec } from '../store/index.js';
 import { parseDockerfile } from '../dockerfile/index.js';
@@ -16,6 +16,7 @@ import { LayerCache } from './cache.js';
 import type { ExecContext } from './context.js';
 import { LayerIndexCache } from './layer-index.js';
 import { ContextHashCache } from '../context/hash-cache.js';
+import { latestHistoryTime } from './history.js';
 import { withCliLabels } from './metadata.js';
 import type { BuildEvent, BuildOptions, BuildResult } from './options.js';
 import { RootfsCache, copyTree } from './rootfs.js';
@@ -214,20 +215,6 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     await session.close();
     await store.close();
   }
-}
-
-/** The latest `created` of the config's history entries (as written), if any has one. */
-export function latestHistoryTime(config: ImageConfig): string | undefined {
-  let best: string | undefined;
-  let bestMs = -Infinity;
-  for (const h of config.history ?? []) {
-    const ms = h.created !== undefined ? Date.parse(h.created) : NaN;
-    if (ms > bestMs) {
-      bestMs = ms;
-      best = h.created;
-    }
-  }
-  return best;
 }
 
 /** Scratch dirs of builds that were killed (their pid is gone) are removed; live builds' dirs stay. */

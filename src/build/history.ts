@@ -104,3 +104,20 @@ export function withHistory(config: ImageConfig, createdBy: string, emptyLayer: 
   if (emptyLayer) h.empty_layer = true;
   return { ...config, history: [...(config.history ?? []), h] };
 }
+
+/**
+ * The latest `created` of the config's history entries (as written), if any has one:
+ * the image's own `created`, so a fully cached rebuild gives the same image.
+ */
+export function latestHistoryTime(config: ImageConfig): string | undefined {
+  let best: string | undefined;
+  let bestMs = -Infinity;
+  for (const h of config.history ?? []) {
+    const ms = h.created !== undefined ? Date.parse(h.created) : NaN;
+    if (ms > bestMs) {
+      bestMs = ms;
+      best = h.created;
+    }
+  }
+  return best;
+}

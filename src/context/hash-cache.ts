@@ -71,23 +71,27 @@ function isEntry(v: unknown): v is Entry {
  * and entries unused for `maxAgeDays`.
  */
 export class ContextHashCache {
-  /** The file as read (a plain object: thousands of entries are not copied into a Map). */
-  private loaded: Record<string, unknown>;
+  /** The file as read, on first use (a plain object: thousands of entries are not copied into a Map). */
+  private loadedEntries: Record<string, unknown> | undefined;
   /** Entries this build added or refreshed (merged into the file on save). */
   private readonly changed = new Map<string, Entry>();
   private readonly today: number;
   private readonly openedAt: number;
 
-  private constructor(readonly file: string, readonly root: string, private readonly dir: string, loaded: Record<string, unknown>, private readonly opts: ContextHashCacheOptions) {
-    this.loaded = loaded;
+  private constructor(readonly file: string, readonly root: string, private readonly dir: string, private readonly opts: ContextHashCacheOptions) {
     this.openedAt = opts.now ?? Date.now();
     this.today = Math.floor(this.openedAt / DAY_MS);
   }
 
-  /** The cache of context directory `root` (an absolute, real path) kept under `dir`. */
+  /** The cache of context directory `root` (an absolute, real path) kept under `dir` (nothing is read yet). */
   static open(dir: string, root: string, opts: ContextHashCacheOptions = {}): ContextHashCache {
     const file = join(dir, `${createHash('sha256').update(root).digest('hex').slice(0, 32)}.json`);
-    return new ContextHashCache(file, root, dir, readEntries(file, root), opts);
+    return new ContextHashCache(file, root, dir, opts);
+  }
+
+  /** Read when first asked: a build that copies nothing from its context never reads the file. */
+  private get loaded(): Record<string, unknown> {
+    return (this.loadedEntries ??= readEntries(this.file, this.root));
   }
 
   /** Number of remembered files. */
@@ -147,7 +151,7 @@ export class ContextHashCache {
     const f = atomicFile(this.file);
     f.stream.end(JSON.stringify(out));
     await f.commit();
-    this.loaded = out.e;
+    this.loadedEntries = out.e;
     this.changed.clear();
     if (isNew) await pruneContexts(this.dir, this.opts.maxContexts ?? 64);
   }

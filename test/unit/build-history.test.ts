@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ImageConfig } from '../../src/oci/index.js';
-import { copyCreatedBy, goDuration, goQuoteList, runCreatedBy } from '../../src/build/history.js';
+import { copyCreatedBy, goDuration, goQuoteList, latestHistoryTime, runCreatedBy } from '../../src/build/history.js';
 import { applyMetadata, resolveWorkdir, stageStartConfig, withCliLabels } from '../../src/build/metadata.js';
 import type { MetadataInstruction } from '../../src/build/metadata.js';
 
@@ -95,4 +95,17 @@ describe('metadata instructions change the config and add history', () => {
     expect(c.config?.Labels).toEqual({ from: 'base', a: 'b' });
     expect(c.history).toBeUndefined();
   });
+});
+
+describe('latestHistoryTime (the image created of a build without --timestamp)', () => {
+  const cfg = (times: (string | undefined)[]): ImageConfig => ({ ...base(), history: times.map((t) => (t === undefined ? { created_by: 'x' } : { created: t, created_by: 'x' })) });
+  it.each([
+    [[], undefined],
+    [[undefined, undefined], undefined],
+    [['2024-01-01T00:00:00Z', '2025-06-01T10:00:00Z', '2024-03-01T00:00:00Z'], '2025-06-01T10:00:00Z'],
+    // fractional seconds compare by time, not as text ('.' sorts before 'Z')
+    [['2024-01-01T00:00:00Z', '2024-01-01T00:00:00.5Z'], '2024-01-01T00:00:00.5Z'],
+    [['2024-01-01T00:00:00.999999999Z', '2024-01-01T00:00:01Z'], '2024-01-01T00:00:01Z'],
+    [['not a time', '2020-01-01T00:00:00Z', undefined], '2020-01-01T00:00:00Z'],
+  ] as [(string | undefined)[], string | undefined][])('%j -> %s', (times, want) => expect(latestHistoryTime(cfg(times))).toBe(want));
 });
