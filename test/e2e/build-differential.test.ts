@@ -50,9 +50,13 @@ function cases(base: string): [string, Record<string, string>][] {
           'COPY --chmod=0700 a.txt /modes/',
           'WORKDIR /w/x',
           'COPY a.txt rel/',
+          // Go filepath.Match, as both: braces are literal, [!a] is the class of "!" and "a"
+          'COPY {a,b}.txt [!a].txt /match/',
         ].join('\n'),
         'a.txt': 'a\n',
         'b.txt': 'b\n',
+        '{a,b}.txt': 'brace\n',
+        '!.txt': 'bang\n',
         'dir/one': '1\n',
         'dir/sub/two': '2\n',
       },
