@@ -7,9 +7,19 @@ import { commandHelp, mainHelp } from './help.js';
 import { reexecEarly } from './early.js';
 import { COMMANDS, type CommandEntry } from './commands/index.js';
 
+export { COMMANDS };
+
+/** The package's version, from the package.json above this module (dist/cli/ or the bundle's dist/bundle/cli/). */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (let up = '../'; up.length <= 12; up += '../') {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(`${up}package.json`, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'slipway') return pkg.version;
+    } catch {
+      /* not here: one level up */
+    }
+  }
+  return 'unknown';
 }
 
 function toParseArgsOptions(opts: Record<string, OptionSpec>) {

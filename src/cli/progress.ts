@@ -77,7 +77,9 @@ export function plainLines(e: BuildEvent, labels: Map<string, string>, debug: bo
 }
 
 export function createProgress(opts: ProgressOptions): ProgressView {
-  const mode = resolveProgressMode(opts.mode, opts.stream.isTTY === true, opts.env);
+  // a terminal of 0 columns (a pty nobody sized, e.g. under `script` or `docker run -t`) cannot be drawn on: ora would loop clearing lines forever
+  const drawable = opts.stream.isTTY === true && (opts.stream as { columns?: number }).columns !== 0;
+  const mode = resolveProgressMode(opts.mode, drawable, opts.env);
   const labels = new Map<string, string>();
   if (mode === 'quiet') {
     return {

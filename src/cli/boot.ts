@@ -1,0 +1,157 @@
+/**
+ * How bin/slipway.js starts the CLI fast. `npm run build` writes the whole CLI as one
+ * esbuild bundle, dist/bundle/cli/slipway-<content hash>.cjs (CommonJS: each module's top
+ * level runs only when first imported, so a command initialises only its own code). boot()
+ * compiles it with V8's code cache: the bytecode a previous run of the same command
+ * produced is read back instead of parsing and compiling the source again, which is most
+ * of what a short command (a fully cached build, --help) costs after Node's own start.
+ *
+ * The cache lives in $XDG_CACHE_HOME/slipway/code (default ~/.cache), one file per bundle,
+ * Node version, architecture and command, written once (after the first run of that
+ * command with that bundle) and read only when this uid owns it and nobody else may write
+ * it: V8 runs what it finds there. A new bundle has a new content hash, hence new names;
+ * files of other bundles are deleted when a new one is written. Without a usable cache dir
+ * the bundle is simply compiled. `--debug` loads the bundle with require() instead, so
+ * stack traces go through its source map to src/*.ts lines.
+ *
+ * When tsc rebuilt dist/ after the bundle (a `tsc -p tsconfig.build.json` without `npm run
+ * build`), the bundle is stale and the plain modules (dist/cli/main.js) run instead.
+ */
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import vm from 'node:vm';
+import type { MainIO } from './main.js';
+
+type MainFn = (argv: string[], io: MainIO) => Promise<number>;
+interface BundleExports {
+  main: MainFn;
+  COMMANDS: readonly { name: string }[];
+}
+
+const BUNDLE_NAME = /^slipway-[A-Za-z0-9]+\.cjs$/;
+
+/** The bundle in `dir` (the newest, should leftovers of older builds lie beside it). */
+export function findBundle(dir: string): string | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => BUNDLE_NAME.test(n));
+  } catch {
+    return undefined;
+  }
+  if (names.length <= 1) return names[0] === undefined ? undefined : join(dir, names[0]);
+  return names.map((n) => join(dir, n)).sort((a, b) => mtime(b) - mtime(a))[0];
+}
+
+function mtime(path: string): number {
+  return statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? -1;
+}
+
+/** $XDG_CACHE_HOME/slipway/code, else ~/.cache/slipway/code; undefined without either (absolute) variable. */
+export function codeCacheDir(env: NodeJS.ProcessEnv): string | undefined {
+  const base = env.XDG_CACHE_HOME?.startsWith('/') ? env.XDG_CACHE_HOME : env.HOME?.startsWith('/') ? join(env.HOME, '.cache') : undefined;
+  return base === undefined ? undefined : join(base, 'slipway', 'code');
+}
+
+/** What a run of `argv` is cached as: its command, or "main" (help, version, errors before a command). */
+export function cacheCommand(argv: readonly string[]): string {
+  const first = argv[0] ?? '';
+  return /^[a-z][a-z-]{0,30}$/.test(first) && first !== 'help' && first !== 'version' ? first : 'main';
+}
+
+/** The cache file name for `command` with `bundle` on this Node. */
+export function codeCacheName(bundle: string, command: string): string {
+  return `${basename(bundle, '.cjs')}-${process.version}-${process.arch}-${command}.v8`;
+}
+
+/** The file's bytes when this uid owns it and neither group nor others may write it. */
+export function readTrusted(file: string): Buffer | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.uid !== (process.getuid?.() ?? 0) || (st.mode & 0o022) !== 0) return undefined;
+    return readFileSync(fd);
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Caches of other bundles (older builds, other installs) are deleted once this old. */
+export const STALE_CACHE_MS = 24 * 3600 * 1000;
+
+/**
+ * Writes `data` as `dir/name` (private, atomically), and deletes the caches of bundles
+ * other than `bundle` that are older than STALE_CACHE_MS (another install may still use a
+ * younger one). Best effort.
+ */
+export function writeCodeCache(dir: string, name: string, data: Buffer, bundle: string, now = Date.now()): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+    writeFileSync(tmp, data, { mode: 0o600 });
+    renameSync(tmp, join(dir, name));
+  } catch {
+    return; // no cache: the next run compiles again
+  }
+  const mine = `${basename(bundle, '.cjs')}-`;
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    /* nothing to prune */
+  }
+  for (const n of names) {
+    if (n.startsWith(mine) || !(n.endsWith('.v8') || n.endsWith('.tmp'))) continue;
+    try {
+      if (now - statSync(join(dir, n)).mtimeMs > STALE_CACHE_MS) unlinkSync(join(dir, n));
+    } catch {
+      /* gone already */
+    }
+  }
+}
+
+/** Compiles and runs the CommonJS bundle as Node would, with `cachedData` when given; returns its exports and the script. */
+export function runBundle(file: string, cachedData: Buffer | undefined): { exports: BundleExports; script: vm.Script } {
+  const source = readFileSync(file, 'utf8');
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: file,
+    ...(cachedData ? { cachedData } : {}),
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const mod = { exports: {} as BundleExports };
+  (script.runInThisContext() as (...args: unknown[]) => void).call(mod.exports, mod.exports, createRequire(file), mod, file, dirname(file));
+  return { exports: mod.exports, script };
+}
+
+/**
+ * Runs the CLI (see the top of this file); returns the exit code. `dist` is the build
+ * output holding cli/main.js and bundle/cli/ (default: the one this module is part of).
+ */
+export async function boot(argv: string[], io: MainIO, dist = join(dirname(fileURLToPath(import.meta.url)), '..')): Promise<number> {
+  const bundle = findBundle(join(dist, 'bundle', 'cli'));
+  const plain = join(dist, 'cli', 'main.js');
+  if (bundle === undefined || mtime(bundle) < mtime(plain)) {
+    if (argv.includes('--debug')) process.setSourceMapsEnabled(true);
+    const { main } = (await import(pathToFileURL(plain).href)) as { main: MainFn };
+    return main(argv, io);
+  }
+  if (argv.includes('--debug')) {
+    process.setSourceMapsEnabled(true);
+    const { main } = createRequire(bundle)(bundle) as { main: MainFn };
+    return main(argv, io);
+  }
+  const dir = codeCacheDir(io.env);
+  const command = cacheCommand(argv);
+  const name = codeCacheName(bundle, command);
+  const cached = dir === undefined ? undefined : readTrusted(join(dir, name));
+  const { exports, script } = runBundle(bundle, cached);
+  const code = await exports.main(argv, io);
+  // written once per command and bundle (a mistyped command gets none)
+  const known = command === 'main' || exports.COMMANDS.some((c) => c.name === command);
+  if (dir !== undefined && known && (cached === undefined || script.cachedDataRejected === true)) writeCodeCache(dir, name, script.createCachedData(), bundle);
+  return code;
+}

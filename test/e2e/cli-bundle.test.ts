@@ -1,0 +1,78 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findBundle } from '../../src/cli/boot.js';
+import { REPO_ROOT, slipway } from '../helpers/cli.js';
+
+/**
+ * The CLI as installed runs from the esbuild bundle (dist/bundle/cli) through V8's code
+ * cache (src/cli/boot.ts). Every e2e test runs it that way; these check the bundle itself.
+ */
+describe('the CLI bundle', () => {
+  const bundle = findBundle(join(REPO_ROOT, 'dist', 'bundle', 'cli'));
+  let tmp: string;
+  let env: NodeJS.ProcessEnv;
+  const codeCaches = () => readdirSync(join(tmp, 'cache', 'slipway', 'code')).filter((n) => n.endsWith('.v8'));
+
+  beforeAll(() => {
+    tmp = mkdtempSync(join(tmpdir(), 'slipway-bundle-'));
+    env = { XDG_CACHE_HOME: join(tmp, 'cache') };
+  });
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('is built, and not older than the tsc output (npm run build makes both)', () => {
+    expect(bundle, 'dist/bundle/cli/slipway-*.cjs: run npm run build').toBeDefined();
+    expect(statSync(bundle!).mtimeMs).toBeGreaterThanOrEqual(statSync(join(REPO_ROOT, 'dist', 'cli', 'main.js')).mtimeMs);
+  });
+
+  it('has no dynamic import() and no import.meta left (a code-cached script cannot import; CommonJS has no import.meta)', () => {
+    const text = readFileSync(bundle!, 'utf8');
+    expect(text.match(/(?<![\w$.])import\s*\(/g)).toBeNull();
+    expect(text.match(/import\.meta/g)).toBeNull();
+  });
+
+  it('prints the version of package.json', async () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const r = await slipway(['--version'], { env });
+    expect(r).toMatchObject({ code: 0, stdout: `slipway ${pkg.version}\n` });
+  });
+
+  it('builds with a cold and then a warm code cache', async () => {
+    const ctx = join(tmp, 'ctx');
+    mkdirSync(ctx);
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY a /a\nLABEL x=y\n');
+    writeFileSync(join(ctx, 'a'), 'a\n');
+    const args = ['build', '--root', join(tmp, 'store'), '-q', '-t', 'bundle:1', ctx];
+    const cold = await slipway(args, { env });
+    expect(cold.stderr).toBe('');
+    expect(cold.code).toBe(0);
+    expect(cold.stdout).toMatch(/^sha256:[a-f0-9]{64}\n$/);
+    expect(codeCaches().some((n) => n.endsWith('-build.v8'))).toBe(true);
+    const warm = await slipway(args, { env });
+    expect(warm.stderr).toBe('');
+    expect(warm.code).toBe(0);
+    expect(warm.stdout).toMatch(/^sha256:[a-f0-9]{64}\n$/);
+  });
+
+  it('runs every command\'s --help from the bundle, one code cache per command', async () => {
+    for (const name of ['pull', 'push', 'images', 'info']) {
+      const r = await slipway([name, '--help'], { env });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^Usage: slipway ${name} `));
+    }
+    expect(codeCaches().filter((n) => /-(pull|push|images|info)\.v8$/.test(n))).toHaveLength(4);
+  });
+
+  it('a mistyped command is an error, and leaves no code cache behind', async () => {
+    const r = await slipway(['bulid'], { env });
+    expect(r.code).toBe(2);
+    expect(codeCaches().some((n) => n.includes('bulid'))).toBe(false);
+  });
+
+  it('--debug stack traces name the TypeScript sources (source map)', async () => {
+    const r = await slipway(['tag', '--debug', '--root', join(tmp, 'empty-store'), 'nothere:1', 'x:1'], { env });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/src\/cli\/commands\/\S+\.ts:\d+/);
+  });
+});

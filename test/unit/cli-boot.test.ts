@@ -1,0 +1,178 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../helpers/cli.js';
+import { STALE_CACHE_MS, boot, cacheCommand, codeCacheDir, codeCacheName, findBundle, readTrusted, runBundle, writeCodeCache } from '../../src/cli/boot.js';
+
+const BOOT = pathToFileURL(join(REPO_ROOT, 'dist', 'cli', 'boot.js')).href;
+
+/** A CommonJS stand-in for the esbuild bundle: says which entry ran, with a command table. */
+const BUNDLE = `
+exports.COMMANDS = [{ name: 'build' }, { name: 'pull' }];
+exports.main = async function main(argv, io) { io.stdout.write('bundle ' + argv.join(' ') + ' ' + typeof require + ' ' + __filename.endsWith('.cjs') + '\\n'); return 3; };
+`;
+const PLAIN = `export async function main(argv, io) { io.stdout.write('plain ' + argv.join(' ') + '\\n'); return 4; }\n`;
+
+describe('boot: which entry runs', () => {
+  let dist: string;
+  let cache: string;
+  const run = async (...argv: string[]) => {
+    const stdout = new PassThrough();
+    let out = '';
+    stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await boot(argv, { stdout, stderr: new PassThrough(), stdin: new PassThrough(), env: { XDG_CACHE_HOME: cache } }, dist);
+    return { code, out };
+  };
+  const bundleFile = () => join(dist, 'bundle', 'cli', 'slipway-AAAA1111.cjs');
+  const cacheFiles = () => readdirSync(join(cache, 'slipway', 'code')).sort();
+
+  beforeAll(() => {
+    const root = mkdtempSync(join(tmpdir(), 'slipway-boot-'));
+    dist = join(root, 'dist');
+    cache = join(root, 'cache');
+    mkdirSync(join(dist, 'bundle', 'cli'), { recursive: true });
+    mkdirSync(join(dist, 'cli'), { recursive: true });
+    writeFileSync(join(root, 'package.json'), '{"type":"module"}\n');
+    writeFileSync(bundleFile(), BUNDLE);
+    writeFileSync(join(dist, 'cli', 'main.js'), PLAIN);
+    utimesSync(join(dist, 'cli', 'main.js'), 1000, 1000);
+  });
+  afterAll(() => rmSync(join(dist, '..'), { recursive: true, force: true }));
+
+  it('runs the bundle as CommonJS when it is at least as new as dist/cli, and caches its code per command', async () => {
+    expect(await run('build', 'ctx')).toEqual({ code: 3, out: 'bundle build ctx function true\n' });
+    const name = `slipway-AAAA1111-${process.version}-${process.arch}-build.v8`;
+    expect(cacheFiles()).toEqual([name]);
+    const file = join(cache, 'slipway', 'code', name);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const before = statSync(file).mtimeMs;
+    expect(await run('build', 'ctx')).toEqual({ code: 3, out: 'bundle build ctx function true\n' });
+    expect(statSync(file).mtimeMs, 'a valid cache is used, not rewritten').toBe(before);
+  });
+
+  it('writes no cache for a command the bundle does not know', async () => {
+    expect((await run('bulid')).code).toBe(3);
+    expect(cacheFiles().some((n) => n.endsWith('-bulid.v8'))).toBe(false);
+    expect((await run('--help')).code).toBe(3);
+    expect(cacheFiles().some((n) => n.endsWith('-main.v8'))).toBe(true);
+  });
+
+  // each case compiles a source this process has not compiled yet: V8's in-memory compilation cache would answer first otherwise
+  it.each([
+    ['V8 rejects (corrupt)', 0o600],
+    ['others may write', 0o666],
+  ])('replaces a cache %s, and still runs', async (_what, mode) => {
+    writeFileSync(bundleFile(), `${BUNDLE}// ${mode}\n`);
+    const file = join(cache, 'slipway', 'code', codeCacheName(bundleFile(), 'pull'));
+    writeFileSync(file, Buffer.alloc(64, 7));
+    chmodSync(file, mode);
+    expect(await run('pull', 'x')).toEqual({ code: 3, out: 'bundle pull x function true\n' });
+    expect(statSync(file).size).toBeGreaterThan(64);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('runs the plain modules when tsc rebuilt dist/cli after the bundle, or there is no bundle', async () => {
+    utimesSync(join(dist, 'cli', 'main.js'), statSync(bundleFile()).mtimeMs / 1000 + 10, statSync(bundleFile()).mtimeMs / 1000 + 10);
+    expect(await run('build', 'ctx')).toEqual({ code: 4, out: 'plain build ctx\n' });
+    utimesSync(join(dist, 'cli', 'main.js'), 1000, 1000);
+    rmSync(bundleFile());
+    expect(await run('pull')).toEqual({ code: 4, out: 'plain pull\n' });
+    writeFileSync(bundleFile(), BUNDLE);
+    expect((await run('pull')).out).toBe('bundle pull function true\n');
+  });
+
+  it('runs the bundle with the same mtime as dist/cli (npm pack gives every file one mtime)', async () => {
+    utimesSync(bundleFile(), 499162500, 499162500);
+    utimesSync(join(dist, 'cli', 'main.js'), 499162500, 499162500);
+    expect((await run('pull')).out).toBe('bundle pull function true\n');
+  });
+});
+
+describe('boot: the pieces', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'slipway-boot-parts-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each([
+    [['build', '-t', 'x', '.'], 'build'],
+    [['run-step', '--help'], 'run-step'],
+    [['--help'], 'main'],
+    [['--version'], 'main'],
+    [['help'], 'main'],
+    [['version'], 'main'],
+    [[], 'main'],
+    [['../../etc/x'], 'main'],
+    [['Build'], 'main'],
+  ])('argv %j is cached as %s', (argv, command) => {
+    expect(cacheCommand(argv)).toBe(command);
+  });
+
+  it('keeps the cache under $XDG_CACHE_HOME, else ~/.cache, else nowhere', () => {
+    expect(codeCacheDir({ XDG_CACHE_HOME: '/c', HOME: '/h' })).toBe('/c/slipway/code');
+    expect(codeCacheDir({ HOME: '/h' })).toBe('/h/.cache/slipway/code');
+    expect(codeCacheDir({ XDG_CACHE_HOME: 'rel' })).toBeUndefined();
+  });
+
+  it('names a cache by bundle, Node version, architecture and command', () => {
+    expect(codeCacheName('/x/dist/bundle/cli/slipway-Q2W3E4R5.cjs', 'pull')).toBe(`slipway-Q2W3E4R5-${process.version}-${process.arch}-pull.v8`);
+  });
+
+  it('finds the bundle, the newest of several', () => {
+    const b = join(dir, 'b');
+    mkdirSync(b);
+    expect(findBundle(b)).toBeUndefined();
+    expect(findBundle(join(dir, 'missing'))).toBeUndefined();
+    writeFileSync(join(b, 'slipway-OLD00000.cjs'), '');
+    writeFileSync(join(b, 'slipway-OLD00000.cjs.map'), '');
+    expect(findBundle(b)).toBe(join(b, 'slipway-OLD00000.cjs'));
+    writeFileSync(join(b, 'slipway-NEW00000.cjs'), '');
+    utimesSync(join(b, 'slipway-OLD00000.cjs'), 1000, 1000);
+    expect(findBundle(b)).toBe(join(b, 'slipway-NEW00000.cjs'));
+  });
+
+  it('trusts a cache file only when this uid owns it and nobody else may write it', () => {
+    const f = join(dir, 'trust.v8');
+    writeFileSync(f, 'abc', { mode: 0o600 });
+    expect(readTrusted(f)?.toString()).toBe('abc');
+    chmodSync(f, 0o620);
+    expect(readTrusted(f)).toBeUndefined();
+    chmodSync(f, 0o602);
+    expect(readTrusted(f)).toBeUndefined();
+    chmodSync(f, 0o644);
+    expect(readTrusted(f)?.toString()).toBe('abc');
+    expect(readTrusted(join(dir, 'none.v8'))).toBeUndefined();
+  });
+
+  it('compiles with the cached code V8 made for the same source', () => {
+    const f = join(dir, 'slipway-CCCC0000.cjs');
+    writeFileSync(f, BUNDLE);
+    const first = runBundle(f, undefined);
+    expect(first.exports.COMMANDS.map((c) => c.name)).toEqual(['build', 'pull']);
+    const data = first.script.createCachedData();
+    writeFileSync(join(dir, 'c.v8'), data);
+    // another process (this one would answer from V8's in-memory compilation cache)
+    const rejected = () =>
+      execFileSync(process.execPath, ['--input-type=module', '-e', `import { runBundle } from ${JSON.stringify(BOOT)}; import { readFileSync } from 'node:fs'; process.stdout.write(String(runBundle(${JSON.stringify(f)}, readFileSync(${JSON.stringify(join(dir, 'c.v8'))})).script.cachedDataRejected));`], { encoding: 'utf8' });
+    expect(existsSync(fileURLToPath(BOOT)), 'dist/ is built (npm run build)').toBe(true);
+    expect(rejected()).toBe('false');
+    writeFileSync(f, `${BUNDLE}\n// changed\n`);
+    expect(rejected()).toBe('true');
+  });
+
+  it('deletes the caches of other bundles once they are a day old, never its own', () => {
+    const c = join(dir, 'code');
+    const now = Date.now();
+    writeCodeCache(c, 'slipway-OTHER000-v20-x64-build.v8', Buffer.from('o'), '/d/slipway-OTHER000.cjs');
+    writeCodeCache(c, 'slipway-YOUNG000-v20-x64-build.v8', Buffer.from('y'), '/d/slipway-YOUNG000.cjs');
+    writeCodeCache(c, 'slipway-MINE0000-v20-x64-pull.v8', Buffer.from('m'), '/d/slipway-MINE0000.cjs');
+    const old = (now - STALE_CACHE_MS - 60_000) / 1000;
+    utimesSync(join(c, 'slipway-OTHER000-v20-x64-build.v8'), old, old);
+    utimesSync(join(c, 'slipway-MINE0000-v20-x64-pull.v8'), old, old);
+    writeCodeCache(c, 'slipway-MINE0000-v20-x64-build.v8', Buffer.from('m2'), '/d/slipway-MINE0000.cjs', now);
+    expect(readdirSync(c).sort()).toEqual(['slipway-MINE0000-v20-x64-build.v8', 'slipway-MINE0000-v20-x64-pull.v8', 'slipway-YOUNG000-v20-x64-build.v8']);
+    expect(readFileSync(join(c, 'slipway-MINE0000-v20-x64-build.v8'), 'utf8')).toBe('m2');
+  });
+});
