@@ -2,4 +2,4 @@ export { BuildContext, type SourceSelection, type OpenContextOptions, type FileD
 export { hasWildcard } from './wildcard.js';
 export { ContextSourceError, SourceSelector, selectSources, excludeMatcher, type ContextEntry, type SourceMatch, type SelectOptions, type SelectRoot, type ContextSourceReason, type PathMatcher } from './select.js';
 export { IgnoreMatcher, parseDockerignore, DockerignoreError, type IgnorePattern } from './dockerignore.js';
-export { cleanContextPath, resolveInRoot, ContextPathError } from './paths.js';
+export { cleanContextPath, resolveInRoot, resolveInRootSync, ContextPathError } from './paths.js';

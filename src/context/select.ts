@@ -2,7 +2,7 @@ import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { SlipwayError } from '../oci/errors.js';
 import { DockerignoreError, IgnoreMatcher, parseDockerignore } from './dockerignore.js';
-import { cleanContextPath, resolveInRoot } from './paths.js';
+import { cleanContextPath, resolveInRootSync } from './paths.js';
 import { WildcardSyntaxError, goMatcher, hasWildcard } from './wildcard.js';
 
 /** One file system object a COPY/ADD source brings along, with the stat data COPY and cache keys need. */
@@ -161,7 +161,7 @@ function below(w: Walk, dir: string, relBase: string, out: ContextEntry[]): void
  * never crosses `/`). Components before the first wildcard are taken literally, as BuildKit's
  * splitWildcards does; candidates that do not exist are dropped later.
  */
-async function expand(root: string, source: string, pattern: string): Promise<string[]> {
+function expand(root: string, source: string, pattern: string): string[] {
   let current = [''];
   let seenWildcard = false;
   for (const comp of pattern.split('/')) {
@@ -180,7 +180,7 @@ async function expand(root: string, source: string, pattern: string): Promise<st
       for (const base of current) {
         let names: string[];
         try {
-          const dir = await resolveInRoot(root, base);
+          const dir = resolveInRootSync(root, base);
           names = readdirSync(dir === '' ? root : join(root, dir));
         } catch {
           continue;
@@ -216,23 +216,23 @@ export async function selectSources(root: SelectRoot, sources: readonly string[]
   for (const source of sources) {
     const clean = cleanContextPath(source);
     const wildcard = hasWildcard(clean);
-    const paths = wildcard ? await expand(root.dir, source, clean) : [clean];
+    const paths = wildcard ? expand(root.dir, source, clean) : [clean];
     for (const p of paths) {
       if (wildcard && exclude !== EMPTY && exclude.ignores(posix.basename(p))) continue;
-      const m = await matchOne(w, source, p, wildcard);
+      const m = matchOne(w, source, p, wildcard);
       if (m) out.push(m);
     }
   }
   return out;
 }
 
-async function matchOne(w: Walk, source: string, p: string, wildcard: boolean): Promise<SourceMatch | undefined> {
+function matchOne(w: Walk, source: string, p: string, wildcard: boolean): SourceMatch | undefined {
   const { root } = w;
-  const resolved = await resolveInRoot(root.dir, p);
+  const resolved = resolveInRootSync(root.dir, p);
   const st = lstatOrUndefined(resolved === '' ? root.dir : join(root.dir, resolved));
   const type = st && kind(st);
   if (!st || !type) {
-    const self = await resolveInRoot(root.dir, p, false);
+    const self = resolveInRootSync(root.dir, p, false);
     const link = lstatOrUndefined(join(root.dir, self));
     if (link?.isSymbolicLink()) {
       const target = readlinkSync(join(root.dir, self));
