@@ -116,9 +116,13 @@ export class BlobFileWriter implements BlobWriter {
       await this.idle();
       if (this.error !== undefined) throw this.error;
       if (this.received !== this.desc.size) throw new SizeMismatchError(this.desc.size, this.received, this.where);
-      const actual = await this.hasher.digest(this.written);
+      // flushing to disk and finishing the hash run at once (both settle before the fd can be
+      // closed); a mismatch still removes the file
+      const [hashed, synced] = await Promise.allSettled([this.hasher.digest(this.written), this.fh.sync()]);
+      if (hashed.status === 'rejected') throw hashed.reason;
+      if (synced.status === 'rejected') throw synced.reason;
+      const actual = hashed.value;
       if (actual !== this.desc.digest) throw new DigestMismatchError(this.desc.digest, actual, this.where);
-      await this.fh.sync();
       this.closed = true;
       await this.fh.close();
       await mkdir(dirname(this.final), { recursive: true });

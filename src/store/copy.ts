@@ -184,10 +184,11 @@ class Copier {
         await settleAll((obj.manifests ?? []).map((m) => (isManifest(m.mediaType) || isIndex(m.mediaType) ? this.node(m) : this.blob(m))));
       } else if (isManifest(desc.mediaType) || obj.config !== undefined) {
         if (obj.config === undefined || !Array.isArray(obj.layers)) throw new UnsupportedManifestError(desc, this.src.name);
-        // a small config is fetched while the layers are (it is stored after them)
+        // a small config is fetched while the layers are (it is stored after them; when dst
+        // has it already, that is one small read for nothing)
         const config = obj.config;
         const prefetch = this.done.has(config.digest) || config.size > PREFETCH_MAX ? undefined
-          : this.dst.exists(config).then((there) => (there ? undefined : this.src.fetchBytes(config))).catch(() => undefined);
+          : this.src.fetchBytes(config).catch(() => undefined);
         await settleAll(obj.layers.map((l) => this.blob(l)));
         await this.blob(config, prefetch);
         if (obj.subject !== undefined && (await this.src.exists(obj.subject))) await this.node(obj.subject);
