@@ -5,7 +5,7 @@ import { basename, join, relative } from 'node:path';
 import { SlipwayError, hostPlatform, normalizePlatform, parsePlatform, parseReference, type Platform } from '../oci/index.js';
 import type { Image } from '../image/index.js';
 import { LayoutStore, RegistrySession, pidAlive, defaultBlobSourcesFile, loadRegistriesConfig, localStoreRoot, storePaths, writeImage, writeOutput, type OutputSpec } from '../store/index.js';
-import { parseDockerfile } from '../dockerfile/index.js';
+import { parseDockerfile, type ParsedDockerfile } from '../dockerfile/index.js';
 import { BuildContext } from '../context/index.js';
 import { createPlan, resolveCacheKeys } from '../plan/index.js';
 import type { BaseImageInfo, Plan } from '../plan/types.js';
@@ -15,6 +15,7 @@ import { createBaseResolver } from './base.js';
 import { LayerCache } from './cache.js';
 import type { ExecContext } from './context.js';
 import { LayerIndexCache } from './layer-index.js';
+import { PlanCache, plannedPlatform, sameBases, type PlannedBase } from './plan-cache.js';
 import { ContextHashCache } from '../context/hash-cache.js';
 import { latestHistoryTime } from './history.js';
 import { withCliLabels } from './metadata.js';
@@ -68,14 +69,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const created = new Date((timestamp ?? now) * 1000).toISOString().replace(/\.000Z$/, 'Z');
 
   const df = await readDockerfile(options);
-  const parsed = parseDockerfile(df.text, { file: df.name });
   const planOpts = {
     ...(options.target !== undefined ? { target: options.target } : {}),
     buildArgs: options.buildArgs ?? {},
     targetPlatform: platform,
   };
-  let plan: Plan = createPlan(parsed, planOpts);
-  for (const w of plan.warnings) emit({ type: 'warning', message: w.location ? `${w.location.file}:${w.location.line}: ${w.message}` : w.message });
+  // a rebuild of the same Dockerfile takes the plan of the last build (checked against the bases below)
+  const plans = new PlanCache(join(paths.cache, 'plans'));
+  const planKey = Object.keys(planOpts.buildArgs).length === 0 ? PlanCache.key({ text: df.text, name: df.name, ...(options.target !== undefined ? { target: options.target } : {}), targetPlatform: platform, buildPlatform: hostPlatform() }) : undefined;
+  let remembered = planKey !== undefined && options.noCache !== true ? plans.get(planKey) : undefined;
+  let parsed: ParsedDockerfile | undefined;
+  const parse = (): ParsedDockerfile => (parsed ??= parseDockerfile(df.text, { file: df.name }));
+  let plan: Plan = remembered?.plan ?? createPlan(parse(), planOpts);
+  let firstWarnings = remembered?.warnings ?? plan.warnings;
+  for (const w of firstWarnings) emit({ type: 'warning', message: w.location ? `${w.location.file}:${w.location.line}: ${w.message}` : w.message });
 
   await mkdir(paths.tmp, { recursive: true });
   await removeStaleTemps(paths.tmp);
@@ -108,22 +115,43 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           })
         : undefined;
     // resolve base images first: their digests go into cache keys, their ONBUILD triggers become steps
-    const infos = new Map<string, BaseImageInfo>();
-    for (const s of plan.stages) {
-      if (s.base.kind !== 'image') continue;
-      const stagePlatform = s.platform ? normalizePlatform(parsePlatform(s.platform)) : platform;
-      const img = await bases.resolve(s.base.ref, stagePlatform, `${df.name}:${s.location.line}`);
-      const c = img.config.config ?? {};
-      infos.set(s.base.ref, {
-        digest: img.digest,
-        ...(c.Env ? { env: c.Env } : {}),
-        ...(c.WorkingDir ? { workingDir: c.WorkingDir } : {}),
-        ...(c.User ? { user: c.User } : {}),
-        ...(c.Shell ? { shell: c.Shell } : {}),
-        ...(c.OnBuild && c.OnBuild.length > 0 ? { onBuild: c.OnBuild } : {}),
-      });
+    const resolveBases = async (p: Plan): Promise<{ infos: Map<string, BaseImageInfo>; list: PlannedBase[] }> => {
+      const infos = new Map<string, BaseImageInfo>();
+      const list: PlannedBase[] = [];
+      for (const s of p.stages) {
+        if (s.base.kind !== 'image') continue;
+        const stagePlatform = s.platform ? normalizePlatform(parsePlatform(s.platform)) : platform;
+        const img = await bases.resolve(s.base.ref, stagePlatform, `${df.name}:${s.location.line}`);
+        list.push({ ref: s.base.ref, platform: plannedPlatform(stagePlatform), digest: img.digest });
+        const c = img.config.config ?? {};
+        infos.set(s.base.ref, {
+          digest: img.digest,
+          ...(c.Env ? { env: c.Env } : {}),
+          ...(c.WorkingDir ? { workingDir: c.WorkingDir } : {}),
+          ...(c.User ? { user: c.User } : {}),
+          ...(c.Shell ? { shell: c.Shell } : {}),
+          ...(c.OnBuild && c.OnBuild.length > 0 ? { onBuild: c.OnBuild } : {}),
+        });
+      }
+      return { infos, list };
+    };
+    let resolved = await resolveBases(plan);
+    if (remembered !== undefined && !sameBases(remembered.bases, resolved.list)) {
+      // a base moved: plan again (the first plan's warnings were printed already: they do not depend on bases)
+      remembered = undefined;
+      plan = createPlan(parse(), planOpts);
+      firstWarnings = plan.warnings;
+      resolved = await resolveBases(plan);
     }
-    if (infos.size > 0) plan = createPlan(parsed, { ...planOpts, baseImage: (ref) => infos.get(ref) });
+    if (remembered === undefined) {
+      const { infos } = resolved;
+      if (infos.size > 0) plan = createPlan(parse(), { ...planOpts, baseImage: (ref) => infos.get(ref) });
+      if (planKey !== undefined) {
+        // bases of the final plan's stages (ONBUILD triggers may add a stage): what a rebuild checks
+        const list = infos.size > 0 ? (await resolveBases(plan)).list : resolved.list;
+        await plans.put(planKey, { warnings: firstWarnings, bases: list, plan }).catch(() => undefined);
+      }
+    }
     assertRunStepsPossible(mode, plan, df.name); // build modes (issue 7): ONBUILD RUN triggers of the bases, refused in mode 3 too
     checkMountSources(plan, options, df.name);
     const buildContext = await BuildContext.open(options.context, df.path !== undefined ? { dockerfile: df.path } : {});

@@ -21,7 +21,8 @@ function hex(key: string): string {
   return key.replace(/^sha256:/, '');
 }
 
-async function atomicWrite(path: string, data: string): Promise<void> {
+/** Temp file + rename: readers see the old file or the new one, never a part. */
+export async function atomicWrite(path: string, data: string): Promise<void> {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, data);
   await rename(tmp, path);

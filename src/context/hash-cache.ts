@@ -153,7 +153,7 @@ export class ContextHashCache {
     await f.commit();
     this.loadedEntries = out.e;
     this.changed.clear();
-    if (isNew) await pruneContexts(this.dir, this.opts.maxContexts ?? 64);
+    if (isNew) await keepNewestFiles(this.dir, this.opts.maxContexts ?? 64, /^[0-9a-f]{32}\.json$/);
   }
 }
 
@@ -175,9 +175,9 @@ function prune(e: Map<string, Entry>, today: number, max: number, maxAge: number
   return Object.fromEntries(kept);
 }
 
-/** Keeps the `max` most recently written context files of `dir`. */
-async function pruneContexts(dir: string, max: number): Promise<void> {
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^[0-9a-f]{32}\.json$/.test(n));
+/** Keeps the `max` most recently written files of `dir` whose names match `pattern`; removes the rest. */
+export async function keepNewestFiles(dir: string, max: number, pattern: RegExp): Promise<void> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => pattern.test(n));
   if (names.length <= max) return;
   const withTimes = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })));
   withTimes.sort((a, b) => b.t - a.t);

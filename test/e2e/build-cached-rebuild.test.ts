@@ -104,4 +104,31 @@ describe('slipway build: a fully cached rebuild', () => {
     expect(edited.stderr).not.toMatch(/CACHED/);
     expect((await readLayout(out)).file('data/d/a.txt')).toBe('ONE\n');
   });
+
+  it('plans again when a base image moved under its tag (the remembered plan is checked against the bases)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'slipway-rebuild-plan-'));
+    const layout = (greeting: string) => {
+      const dir = join(root, `base-${greeting}`);
+      return slipway(['build', '--root', join(root, 'base-store'), '-q', '-t', 'base:1', '--output', `type=oci,dest=${dir}`, makeContext({ Dockerfile: `FROM scratch\nENV GREETING=${greeting}\n` })]).then((r) => {
+        expect(r.code, r.stderr).toBe(0);
+        return dir;
+      });
+    };
+    const [one, two] = await Promise.all([layout('one'), layout('two')]);
+    const base = join(root, 'base');
+    execFileSync('cp', ['-a', one, base]);
+    const ctx = makeContext({ Dockerfile: `FROM oci:${base}:1\nLABEL greeting=$GREETING\n` });
+    const labelOf = async (): Promise<string | undefined> => {
+      const out = join(root, `out-${Math.random().toString(36).slice(2)}`);
+      const r = await slipway(['build', '--root', join(root, 'store'), '-q', '--output', `type=oci,dest=${out}`, ctx]);
+      expect(r.code, r.stderr).toBe(0);
+      return (await readLayout(out)).image.config.config?.Labels?.greeting;
+    };
+    expect(await labelOf()).toBe('one');
+    expect(readdirSync(join(root, 'store', 'cache', 'plans'))).toHaveLength(1);
+    expect(await labelOf()).toBe('one');
+    execFileSync('rm', ['-rf', base]);
+    execFileSync('cp', ['-a', two, base]);
+    expect(await labelOf()).toBe('two');
+  });
 });
