@@ -14,8 +14,10 @@
  * the bundle is simply compiled. `--debug` loads the bundle with require() instead, so
  * stack traces go through its source map to src/*.ts lines.
  *
- * When tsc rebuilt dist/ after the bundle (a `tsc -p tsconfig.build.json` without `npm run
- * build`), the bundle is stale and the plain modules (dist/cli/main.js) run instead.
+ * In a source checkout (src/ beside dist/), when tsc rebuilt dist/ after the bundle (a
+ * `tsc -p tsconfig.build.json` without `npm run build`), the bundle is stale and the plain
+ * modules (dist/cli/main.js) run instead. An installed package has no src/ and always runs
+ * the bundle (npm gives extracted files arbitrary mtimes).
  */
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -134,7 +136,8 @@ export function runBundle(file: string, cachedData: Buffer | undefined): { expor
 export async function boot(argv: string[], io: MainIO, dist = join(dirname(fileURLToPath(import.meta.url)), '..')): Promise<number> {
   const bundle = findBundle(join(dist, 'bundle', 'cli'));
   const plain = join(dist, 'cli', 'main.js');
-  if (bundle === undefined || mtime(bundle) < mtime(plain)) {
+  const checkout = mtime(join(dist, '..', 'src', 'cli', 'boot.ts')) >= 0;
+  if (bundle === undefined || (checkout && mtime(bundle) < mtime(plain))) {
     if (argv.includes('--debug')) process.setSourceMapsEnabled(true);
     const { main } = (await import(pathToFileURL(plain).href)) as { main: MainFn };
     return main(argv, io);

@@ -2,8 +2,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBundle } from '../../src/cli/boot.js';
+import { codeCacheName, findBundle } from '../../src/cli/boot.js';
 import { REPO_ROOT, slipway } from '../helpers/cli.js';
+import { TEST_HOME, ensureTestUser, installForTestUser, rootlessAvailable, runAsTestUser } from '../setup/rootless.js';
 
 /**
  * The CLI as installed runs from the esbuild bundle (dist/bundle/cli) through V8's code
@@ -74,5 +75,18 @@ describe('the CLI bundle', () => {
     const r = await slipway(['tag', '--debug', '--root', join(tmp, 'empty-store'), 'nothere:1', 'x:1'], { env });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/src\/cli\/commands\/\S+\.ts:\d+/);
+  });
+
+  it.skipIf(rootlessAvailable() !== null)('the npm-packed install runs its bundle with a code cache too (npm gives extracted files any mtime)', async () => {
+    ensureTestUser();
+    const bin = await installForTestUser();
+    const installed = findBundle(join(bin, '..', '..', 'dist', 'bundle', 'cli'));
+    expect(installed).toBeDefined();
+    const cacheHome = `${TEST_HOME}/.cache-bundle-test`;
+    rmSync(cacheHome, { recursive: true, force: true });
+    const r = await runAsTestUser(['images', '--help'], { env: { XDG_CACHE_HOME: cacheHome } });
+    expect(r.code).toBe(0);
+    expect(readdirSync(join(cacheHome, 'slipway', 'code'))).toContain(codeCacheName(installed!, 'images'));
+    rmSync(cacheHome, { recursive: true, force: true });
   });
 });

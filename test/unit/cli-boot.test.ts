@@ -37,6 +37,8 @@ describe('boot: which entry runs', () => {
     mkdirSync(join(dist, 'bundle', 'cli'), { recursive: true });
     mkdirSync(join(dist, 'cli'), { recursive: true });
     writeFileSync(join(root, 'package.json'), '{"type":"module"}\n');
+    mkdirSync(join(root, 'src', 'cli'), { recursive: true });
+    writeFileSync(join(root, 'src', 'cli', 'boot.ts'), '// marks a source checkout\n');
     writeFileSync(bundleFile(), BUNDLE);
     writeFileSync(join(dist, 'cli', 'main.js'), PLAIN);
     utimesSync(join(dist, 'cli', 'main.js'), 1000, 1000);
@@ -85,9 +87,16 @@ describe('boot: which entry runs', () => {
     expect((await run('pull')).out).toBe('bundle pull function true\n');
   });
 
-  it('runs the bundle with the same mtime as dist/cli (npm pack gives every file one mtime)', async () => {
+  it('runs the bundle with the same mtime as dist/cli', async () => {
     utimesSync(bundleFile(), 499162500, 499162500);
     utimesSync(join(dist, 'cli', 'main.js'), 499162500, 499162500);
+    expect((await run('pull')).out).toBe('bundle pull function true\n');
+  });
+
+  it('an installed copy (no src/) runs the bundle even when npm extracted dist/cli after it', async () => {
+    utimesSync(join(dist, 'cli', 'main.js'), statSync(bundleFile()).mtimeMs / 1000 + 10, statSync(bundleFile()).mtimeMs / 1000 + 10);
+    expect((await run('pull')).out).toBe('plain pull\n');
+    rmSync(join(dist, '..', 'src'), { recursive: true });
     expect((await run('pull')).out).toBe('bundle pull function true\n');
   });
 });
