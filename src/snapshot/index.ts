@@ -22,10 +22,12 @@
  *
  * Writing layers (build steps); each returns `LayerResult | undefined`
  * (undefined = empty change set: record history with empty_layer: true):
- *   diffOverlay(upperDir, opts)          // RUN with overlay (mount with redirect_dir=off, metacopy=off)
+ *   diffOverlay(upperDir, opts)          // RUN with overlay (mount with redirect_dir=off, metacopy=off);
+ *                                        // streams a sorted walk into the writer (never holds the change set)
  *   diffTrees(beforeDir, afterDir, opts) // RUN without overlay: full scan; pass opts.since = step start (ms)
  *   layerFromEntries(copyEntries, opts)  // COPY/ADD: exactly the given files, no scan
- *   writeLayer(layerEntries, opts)       // the writer under all three
+ *   writeLayer(layerEntries, opts)       // the writer under all three (skips the sort when the
+ *                                        // entries already come in layer order)
  * opts (WriteLayerOptions): compression 'gzip' (default) | 'zstd' | 'none', level,
  * timestamp (SOURCE_DATE_EPOCH: clamps every mtime, seconds), exclude (paths never
  * written, e.g. runtime.RUNTIME_EXCLUDED_PATHS), tmpDir (put it on the store's

@@ -11,10 +11,12 @@
  * child process so its peak RSS (process.resourceUsage().maxRSS) is its own.
  * Runs are interleaved (slipway, tar|pigz, buildah, slipway, ...) so machine
  * noise hits all alike; best of RUNS wall times, and CPU seconds (user+sys of
- * all threads/processes) as a load-independent figure. Page cache warm for all.
+ * all threads/processes, slipway's getfattr child included) as a load-independent figure. Page cache warm for all.
  * Needs dist/ (npm run build).
  *
  *   node test/bench/snapshot-bench.mjs [--runs N] [--only big|small] [--keep] [--dir DIR]
+ * --keep leaves the trees in DIR, and a later run with --keep --dir DIR reuses them;
+ * --no-buildah skips buildah (quick runs while tuning).
  * Targets: slipway <= 1.2x tar|pigz time, <= buildah time, peak RSS < 256 MB.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -33,6 +35,7 @@ const RUNS = Number(opt('--runs', '3'));
 const BASE = opt('--dir', `/var/tmp/slipway-bench-${process.pid}`);
 const KEEP = args.includes('--keep');
 const ONLY = opt('--only', '');
+const NO_BUILDAH = args.includes('--no-buildah');
 const DIST = join(REPO, 'dist/snapshot/index.js');
 if (!existsSync(DIST)) {
   console.error('dist/ is missing: run `npm run build` first');
@@ -81,8 +84,7 @@ function timeShell(cmd) {
   const out = execFileSync('bash', ['-c', `set -o pipefail; ${cmd}; times`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const lines = out.trim().split('\n');
-  const secs = (lines[lines.length - 1] ?? '').match(/(\d+)m([\d.]+)s/g)?.map((t) => { const m = /(\d+)m([\d.]+)s/.exec(t); return Number(m[1]) * 60 + Number(m[2]); }) ?? [0, 0];
-  return { ms, cpu: (secs[0] + secs[1]) * 1000 };
+  return { ms, cpu: cpuOfTimes(lines[lines.length - 1]) };
 }
 
 /** Flushes dirty pages (buildah copy writes a whole tree) so no run pays for another's writeback. */
@@ -94,7 +96,19 @@ function slipwayOnce(mode, dir, tmp, compression = 'gzip') {
   settle();
   const script = join(tmp, 'child.mjs');
   writeFileSync(script, CHILD);
-  return JSON.parse(execFileSync(process.execPath, [script, mode, dir, tmp, compression], { encoding: 'utf8' }));
+  // bash's `times` adds the CPU of the helpers slipway starts (getfattr for the overlay xattrs, zstd),
+  // as tar|pigz|sha256sum is counted with all its processes
+  const out = execFileSync('bash', ['-c', `${JSON.stringify(process.execPath)} ${JSON.stringify(script)} ${mode} ${JSON.stringify(dir)} ${JSON.stringify(tmp)} ${compression}; times`], { encoding: 'utf8' });
+  const lines = out.trim().split('\n');
+  const r = JSON.parse(lines[0]);
+  r.cpu = cpuOfTimes(lines[lines.length - 1]);
+  return r;
+}
+
+/** CPU ms (user + sys) from the children line of bash's `times`. */
+function cpuOfTimes(line) {
+  const secs = (line ?? '').match(/(\d+)m([\d.]+)s/g)?.map((t) => { const m = /(\d+)m([\d.]+)s/.exec(t); return Number(m[1]) * 60 + Number(m[2]); }) ?? [0, 0];
+  return (secs[0] + secs[1]) * 1000;
 }
 
 function tarPigzOnce(dir) {
@@ -103,7 +117,7 @@ function tarPigzOnce(dir) {
 }
 
 function buildahSetup(tmp) {
-  if (!have('buildah')) return undefined;
+  if (NO_BUILDAH || !have('buildah')) return undefined;
   return `--root ${tmp}/bs-root --runroot ${tmp}/bs-run --storage-driver ${process.getuid() === 0 ? 'overlay' : 'vfs'}`;
 }
 
@@ -129,8 +143,13 @@ try {
     const dir = join(BASE, name.startsWith('500') ? 'big' : 'small');
     const tmp = join(BASE, `tmp-${name.startsWith('500') ? 'big' : 'small'}`);
     mkdirSync(tmp, { recursive: true });
-    console.error(`creating ${name} tree in ${dir} ...`);
-    make(dir);
+    if (KEEP && existsSync(join(BASE, `${name.startsWith('500') ? 'big' : 'small'}.complete`))) {
+      console.error(`reusing the ${name} tree in ${dir} (--keep)`);
+    } else {
+      console.error(`creating ${name} tree in ${dir} ...`);
+      make(dir);
+      writeFileSync(join(BASE, `${name.startsWith('500') ? 'big' : 'small'}.complete`), '');
+    }
     execFileSync('sh', ['-c', `cat $(find ${dir} -type f | head -1000) > /dev/null; tar -c -C ${dir} . > /dev/null`]);
     const st = buildahSetup(tmp);
     const runs = { ov: [], sc: [], tp: [], bh: [], raw: [] };
@@ -154,7 +173,7 @@ try {
     line('slipway diffTrees', sc, `  peak RSS ${(sc.rssKB / 1024).toFixed(0)} MB`);
     line('slipway uncompressed', raw, `  peak RSS ${(raw.rssKB / 1024).toFixed(0)} MB (what buildah's local commit does: no compression)`);
     line('tar|pigz|sha256sum', tp);
-    if (bh) line('buildah commit', bh); else console.log('buildah commit      : n/a (buildah missing)');
+    if (bh) line('buildah commit', bh); else console.log(`buildah commit      : ${NO_BUILDAH ? 'skipped (--no-buildah)' : 'n/a (buildah missing)'}`);
     const ratio = (a, b) => `wall ${(a.ms / b.ms).toFixed(2)} / cpu ${(a.cpu / b.cpu).toFixed(2)}`;
     console.log(`slipway/tar|pigz    : overlay ${ratio(ov, tp)}; scan ${ratio(sc, tp)}   (target <= 1.20)`);
     if (bh) console.log(`slipway/buildah     : overlay gzip ${ratio(ov, bh)}; uncompressed ${ratio(raw, bh)}   (target <= 1.00)`);
