@@ -33,6 +33,20 @@ describe('OCI runtime choice', () => {
     expect((JSON.parse(again.stdout) as { ociRuntime: { reason: string } }).ociRuntime.reason).toMatch(/\(remembered\)$/);
   });
 
+  it.skipIf(skip)('a new store on the same machine takes the choice from the user cache instead of probing again', async () => {
+    const home = mkdtempSync(join(base, 'home-'));
+    const env = { XDG_CACHE_HOME: join(home, 'cache') };
+    const first = await slipway(['run-step', '--debug', '--root', join(base, 'store-u1'), '--rootfs', join(base, 'rootfs'), '--', 'true'], { env });
+    expect(first.code, first.stderr).toBe(0);
+    expect(existsSync(join(home, 'cache', 'slipway', 'oci-runtime.json'))).toBe(true);
+    const second = await slipway(['info', '--root', join(base, 'store-u2'), '--format', 'json'], { env });
+    const rt = (JSON.parse(second.stdout) as { ociRuntime: { name: string; reason: string } }).ociRuntime;
+    expect(rt.reason).toMatch(/\(remembered\)$/);
+    expect(rt.name).toBe(/runtime: oci \((\w+):/.exec(first.stderr)?.[1]);
+    // and the new store remembers it too
+    expect(JSON.parse(readFileSync(join(base, 'store-u2', 'tmp', 'oci-runtime.json'), 'utf8'))).toMatchObject({ name: rt.name });
+  });
+
   it.skipIf(skip)('--runtime PATH forces that runtime without probing', async () => {
     const r = await slipway(['run-step', '--debug', '--root', join(base, 'store-forced'), '--runtime', 'runc', '--rootfs', join(base, 'rootfs'), '--', 'sh', '-c', 'exit 3']);
     expect(r.code).toBe(3);
