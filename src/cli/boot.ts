@@ -56,9 +56,14 @@ export function codeCacheDir(env: NodeJS.ProcessEnv): string | undefined {
   return base === undefined ? undefined : join(base, 'slipway', 'code');
 }
 
-/** What a run of `argv` is cached as: its command, or "main" (help, version, errors before a command). */
-export function cacheCommand(argv: readonly string[]): string {
+/**
+ * What a run of `argv` is cached as: its command, or "main" (help, version, errors before a
+ * command). A non-root `build` outside slipway's user namespace mostly re-executes itself
+ * in one and only waits: its own, small, cache is "build-outer".
+ */
+export function cacheCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {}, uid = process.getuid?.() ?? 0): string {
   const first = argv[0] ?? '';
+  if (first === 'build' && uid !== 0 && !env._SLIPWAY_USERNS) return 'build-outer';
   return /^[a-z][a-z-]{0,30}$/.test(first) && first !== 'help' && first !== 'version' ? first : 'main';
 }
 
@@ -129,11 +134,16 @@ export function runBundle(file: string, cachedData: Buffer | undefined): { expor
   return { exports: mod.exports, script };
 }
 
-/**
- * Runs the CLI (see the top of this file); returns the exit code. `dist` is the build
- * output holding cli/main.js and bundle/cli/ (default: the one this module is part of).
- */
-export async function boot(argv: string[], io: MainIO, dist = join(dirname(fileURLToPath(import.meta.url)), '..')): Promise<number> {
+export interface BootOptions {
+  /** The build output holding cli/main.js and bundle/cli/ (default: the one this module is part of). */
+  dist?: string;
+  /** Runs `fn` when the process exits (default: process.once('exit')); tests run it themselves. */
+  atExit?: (fn: () => void) => void;
+}
+
+/** Runs the CLI (see the top of this file); returns the exit code. */
+export async function boot(argv: string[], io: MainIO, opts: BootOptions = {}): Promise<number> {
+  const dist = opts.dist ?? join(dirname(fileURLToPath(import.meta.url)), '..');
   const bundle = findBundle(join(dist, 'bundle', 'cli'));
   const plain = join(dist, 'cli', 'main.js');
   const checkout = mtime(join(dist, '..', 'src', 'cli', 'boot.ts')) >= 0;
@@ -148,13 +158,15 @@ export async function boot(argv: string[], io: MainIO, dist = join(dirname(fileU
     return main(argv, io);
   }
   const dir = codeCacheDir(io.env);
-  const command = cacheCommand(argv);
+  const command = cacheCommand(argv, io.env);
   const name = codeCacheName(bundle, command);
   const cached = dir === undefined ? undefined : readTrusted(join(dir, name));
   const { exports, script } = runBundle(bundle, cached);
-  const code = await exports.main(argv, io);
-  // written once per command and bundle (a mistyped command gets none)
-  const known = command === 'main' || exports.COMMANDS.some((c) => c.name === command);
-  if (dir !== undefined && known && (cached === undefined || script.cachedDataRejected === true)) writeCodeCache(dir, name, script.createCachedData(), bundle);
-  return code;
+  // written once per command and bundle (a mistyped command gets none), at exit: after the
+  // run compiled what it needs, and also when the run ends in process.exit (the re-exec)
+  const known = command === 'main' || command === 'build-outer' || exports.COMMANDS.some((c) => c.name === command);
+  if (dir !== undefined && known && (cached === undefined || script.cachedDataRejected === true)) {
+    (opts.atExit ?? ((fn) => process.once('exit', fn)))(() => writeCodeCache(dir, name, script.createCachedData(), bundle));
+  }
+  return exports.main(argv, io);
 }

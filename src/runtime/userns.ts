@@ -209,8 +209,8 @@ async function gateChild(child: ChildProcess, plan: RootlessPlan): Promise<void>
   const pid = child.pid!;
   try {
     if (plan.full) {
-      await runTool(findHostTool('newuidmap')!, [String(pid), ...idMapArgs(plan.uidMap)]);
-      await runTool(findHostTool('newgidmap')!, [String(pid), ...idMapArgs(plan.gidMap)]);
+      // independent maps: both helpers at once
+      await Promise.all([runTool(findHostTool('newuidmap')!, [String(pid), ...idMapArgs(plan.uidMap)]), runTool(findHostTool('newgidmap')!, [String(pid), ...idMapArgs(plan.gidMap)])]);
     } else {
       writeFileSync(`/proc/${pid}/uid_map`, `0 ${plan.uid} 1\n`);
       writeFileSync(`/proc/${pid}/setgroups`, 'deny');

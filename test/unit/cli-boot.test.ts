@@ -24,7 +24,9 @@ describe('boot: which entry runs', () => {
     const stdout = new PassThrough();
     let out = '';
     stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await boot(argv, { stdout, stderr: new PassThrough(), stdin: new PassThrough(), env: { XDG_CACHE_HOME: cache } }, dist);
+    const atExit: (() => void)[] = [];
+    const code = await boot(argv, { stdout, stderr: new PassThrough(), stdin: new PassThrough(), env: { XDG_CACHE_HOME: cache } }, { dist, atExit: (fn) => atExit.push(fn) });
+    for (const fn of atExit) fn();
     return { code, out };
   };
   const bundleFile = () => join(dist, 'bundle', 'cli', 'slipway-AAAA1111.cjs');
@@ -115,8 +117,14 @@ describe('boot: the pieces', () => {
     [[], 'main'],
     [['../../etc/x'], 'main'],
     [['Build'], 'main'],
-  ])('argv %j is cached as %s', (argv, command) => {
-    expect(cacheCommand(argv)).toBe(command);
+  ])('argv %j is cached as %s (as root)', (argv, command) => {
+    expect(cacheCommand(argv, {}, 0)).toBe(command);
+  });
+
+  it('a non-root build outside the user namespace (the re-exec parent) has its own cache; inside it is a plain build', () => {
+    expect(cacheCommand(['build', '.'], {}, 1000)).toBe('build-outer');
+    expect(cacheCommand(['build', '.'], { _SLIPWAY_USERNS: 'full' }, 1000)).toBe('build');
+    expect(cacheCommand(['pull', 'x'], {}, 1000)).toBe('pull');
   });
 
   it('keeps the cache under $XDG_CACHE_HOME, else ~/.cache, else nowhere', () => {
