@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, truncateSync, appendFileSync, writeFileSync, linkSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, appendFileSync, utimesSync, writeFileSync, linkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -240,5 +240,30 @@ describe('file content sources', () => {
     expect(list.find((m) => m.name === 'log')?.body.toString()).toBe('start;');
     expect(existsSync(r.path)).toBe(true);
     rmSync(r.path);
+  });
+});
+
+describe('treeChanges content check', () => {
+  it.each([
+    { what: 'the last byte of a multi-chunk file', size: 600_000, edit: (b: Buffer) => { b[b.length - 1] ^= 1; }, changed: true },
+    { what: 'the first byte', size: 600_000, edit: (b: Buffer) => { b[0] ^= 1; }, changed: true },
+    { what: 'nothing', size: 600_000, edit: () => undefined, changed: false },
+    { what: 'nothing (empty file)', size: 0, edit: () => undefined, changed: false },
+  ])('a file with the same size and mtime after the step started, changed: $what -> in the layer: $changed', async ({ what: _what, size, edit, changed }) => {
+    const before = join(work, `tc-before-${_what.length}-${size}`);
+    const after = join(work, `tc-after-${_what.length}-${size}`);
+    mkdirSync(before);
+    const body = Buffer.from(Array.from({ length: size }, (_, i) => (i * 13) % 256));
+    writeFileSync(join(before, 'data'), body);
+    utimesSync(join(before, 'data'), 1_700_000_000, 1_700_000_000);
+    execFileSync('cp', ['-a', before, after]);
+    const since = Date.now();
+    const edited = Buffer.from(body);
+    edit(edited);
+    writeFileSync(join(after, 'data'), edited);
+    utimesSync(join(after, 'data'), 1_700_000_000, 1_700_000_000);
+    expect(statSync(join(after, 'data')).mtimeMs).toBe(statSync(join(before, 'data')).mtimeMs);
+    const changes = await treeChanges(before, after, { since, xattrs: false });
+    expect(changes.some((c) => c.path === 'data')).toBe(changed);
   });
 });
