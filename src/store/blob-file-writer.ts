@@ -50,6 +50,7 @@ export class BlobFileWriter implements BlobWriter {
       this.fail(new SizeMismatchError(this.desc.size, this.received, this.where));
       return true;
     }
+    this.hasher.update(chunk);
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     this.flush();

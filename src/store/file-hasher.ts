@@ -1,15 +1,18 @@
 import { createHash, type Hash } from 'node:crypto';
 import { read } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 /**
- * Hashes a file while it is being written, on a worker thread: the writer says how far the
- * file is written (`advance`), the worker reads that part back (from the page cache) and hashes
- * it, and `digest()` gives the hash of the bytes on disk once all are written. The main thread
- * only writes, so downloading and hashing run on two cores. When no worker can be started the
- * file is hashed on this thread instead (same result, no parallelism).
+ * Hashes a file while it is being written. With a core to spare, on a worker thread: the writer
+ * says how far the file is written (`advance`), the worker reads that part back (from the page
+ * cache) and hashes it, and `digest()` gives the hash of the bytes on disk once all are written;
+ * the main thread only writes, so downloading and hashing run on two cores. Otherwise (one core,
+ * a busy machine, no worker) inline: the writer hands each chunk to `update` as it writes it.
  */
 export interface FileHasher {
+  /** The next bytes written (in order): an inline hasher hashes them now, a worker hasher ignores them. */
+  update(chunk: Buffer): void;
   /** Bytes [0, upTo) of the file are written and will not change. */
   advance(upTo: number): void;
   /** The digest (`alg:hex`) of bytes [0, size); the file must be written up to `size`. */
@@ -62,7 +65,21 @@ function failAll(e: Error): void {
   waiting.clear();
 }
 
+/**
+ * Whether hashing goes to the worker: only when there is a core to spare for it (more than one
+ * core, and the load average below the core count). On a busy machine a second thread buys no
+ * parallelism and costs its start-up and the read-back, so the writer hashes inline, which is
+ * the least work in total. SLIPWAY_HASH_WORKER=1/0 forces either way.
+ */
+function workerWanted(): boolean {
+  const forced = process.env['SLIPWAY_HASH_WORKER'];
+  if (forced === '1' || forced === '0') return forced === '1';
+  const cores = availableParallelism();
+  return cores > 1 && (loadavg()[0] ?? 0) < cores;
+}
+
 function hashWorker(): Worker | undefined {
+  if (!workerWanted()) return undefined;
   if (worker !== undefined || workerBroken) return worker;
   try {
     const w = new Worker(WORKER_SOURCE, { eval: true, stdout: false, stderr: false });
@@ -117,10 +134,20 @@ export function warmFileHasher(): void {
 /** A hasher for the file open (readable) as `fd`, computing `algorithm` (sha256, sha512). */
 export function fileHasher(fd: number, algorithm: string): FileHasher {
   const w = hashWorker();
+  if (w === undefined) {
+    const hash = createHash(algorithm);
+    return {
+      update: (chunk) => hash.update(chunk),
+      advance: () => undefined,
+      digest: async () => `${algorithm}:${hash.digest('hex')}`,
+      cancel: () => undefined,
+    };
+  }
   const id = ++nextId;
   let posted = 0;
   let cancelled = false;
   return {
+    update: () => undefined,
     advance(upTo) {
       if (w === undefined || workerBroken || upTo <= posted) return;
       // small steps cost a message each: hand over at least 1 MiB at a time

@@ -9,13 +9,17 @@
  * Prints MB/s (compressed bytes moved) per tool and the time ratio slipway/skopeo
  * (<= 1.0: slipway no slower). Best of RUNS runs. Needs dist/ (npm run build).
  *
- *   node test/bench/registry-bench.mjs [--runs N] [--dir DIR] [--keep] [--only push|pull]
- * Also prints each tool's best CPU time (user+sys of the child), as the machine may be loaded.
+ *   node test/bench/registry-bench.mjs [--runs N] [--dir DIR] [--keep] [--only push|pull] [--warm]
+ * Also prints each tool's best CPU time (user+sys of the child) and the load average, as the
+ * machine may be loaded. --warm adds pulls done by slipway's copy() inside this process after
+ * one warm-up (no process start, no module loading): the transfer alone.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +37,7 @@ const RUNS = Number(opt('--runs', '3'));
 const BASE = opt('--dir', `/var/tmp/slipway-registry-bench-${process.pid}`);
 const KEEP = args.includes('--keep');
 const ONLY = opt('--only', 'all');
+const WARM = args.includes('--warm');
 const MB = 1 << 20;
 
 function have(tool) {
@@ -166,6 +171,27 @@ function record(name, seconds) {
 }
 const best = (name) => Math.min(...results[name]);
 
+/** Pulls with copy() in this process: one warm-up, then RUNS timed runs (each into a fresh layout). */
+async function warmPulls(host) {
+  const { RegistrySession, LayoutStore, copy } = await import(pathToFileURL(join(REPO, 'dist/store/index.js')).href);
+  const { parseReference } = await import(pathToFileURL(join(REPO, 'dist/oci/index.js')).href);
+  const ref = parseReference(`${host}/bench/source:1`);
+  for (let i = -1; i < RUNS; i++) {
+    const dir = join(BASE, `warm-${i + 1}`);
+    const t0 = process.hrtime.bigint();
+    const session = new RegistrySession({ env: freshEnv() });
+    const store = await LayoutStore.open(dir);
+    try {
+      await copy(session.repository(ref, 'pull'), ref.identifier, store, 'bench', { platform: 'host', concurrency: 6 });
+    } finally {
+      await store.close();
+      await session.close();
+    }
+    if (i >= 0) record('pull in-process', Number(process.hrtime.bigint() - t0) / 1e9);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   rmSync(BASE, { recursive: true, force: true });
   mkdirSync(BASE, { recursive: true });
@@ -202,6 +228,7 @@ async function main() {
       rmSync(join(BASE, `root-${i}`), { recursive: true, force: true });
       rmSync(join(BASE, `skopeo-out-${i}`), { recursive: true, force: true });
     }
+    if (WARM && ONLY !== 'push') await warmPulls(host);
     const mbps = (name) => (total / MB / best(name)).toFixed(1);
     console.log(`registry-bench: best of ${RUNS} runs, ${(total / MB).toFixed(1)} MB image, local docker-registry at ${host}`);
     console.log('  operation      slipway              skopeo               ratio (slipway/skopeo time)');
@@ -211,6 +238,11 @@ async function main() {
       const k = best(`${op} skopeo`);
       console.log(`  ${op.padEnd(13)}  ${`${s.toFixed(2)} s ${mbps(`${op} slipway`)} MB/s`.padEnd(19)}  ${`${k.toFixed(2)} s ${mbps(`${op} skopeo`)} MB/s`.padEnd(19)}  ${(s / k).toFixed(2)}${s / k <= 1 ? '' : '  (slower than skopeo)'}`);
     }
+    if (results['pull in-process'] !== undefined) {
+      const w = best('pull in-process');
+      console.log(`  pull in-process (warm, transfer only): ${w.toFixed(2)} s ${(total / MB / w).toFixed(1)} MB/s; ratio to the skopeo CLI ${(w / best('pull skopeo')).toFixed(2)}`);
+    }
+    console.log(`  load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     for (const [name, list] of Object.entries(results)) {
       const c = cpu[name] ?? [];
       console.log(`  ${name.padEnd(13)}  wall ${list.map((x) => x.toFixed(2)).join(' ')} s; cpu ${c.map((x) => x.toFixed(2)).join(' ')} s`);

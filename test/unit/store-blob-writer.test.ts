@@ -33,7 +33,20 @@ const flipByte = (data: Buffer, at: number): Buffer => {
 beforeAll(() => ensureBuilt());
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-describe('LayoutStore.openBlobWriter', () => {
+describe.each([
+  ['on the hash worker', '1'],
+  ['inline', '0'],
+])('LayoutStore.openBlobWriter hashing %s', (_mode, hashWorker) => {
+  let saved: string | undefined;
+  beforeAll(() => {
+    saved = process.env['SLIPWAY_HASH_WORKER'];
+    process.env['SLIPWAY_HASH_WORKER'] = hashWorker;
+  });
+  afterAll(() => {
+    if (saved === undefined) delete process.env['SLIPWAY_HASH_WORKER'];
+    else process.env['SLIPWAY_HASH_WORKER'] = saved;
+  });
+
   it('writes a large blob chunk by chunk, asking the producer to wait when 8 MiB are queued, and makes it visible on commit', async () => {
     const s = await freshStore();
     const data = randomBytes(24 << 20);
@@ -96,7 +109,9 @@ describe('LayoutStore.openBlobWriter', () => {
     for (const data of blobs) expect(readFileSync(s.blobPath(descOf(data).digest)).equals(data)).toBe(true);
     await s.close();
   });
+});
 
+describe('blob writer processes', () => {
   it('a writer killed with SIGKILL mid-blob leaves no blob, and the next open removes its temp file', async () => {
     const dir = join(work, `layout-${++n}`);
     await (await LayoutStore.open(dir)).close();
@@ -110,7 +125,7 @@ describe('LayoutStore.openBlobWriter', () => {
       await new Promise((r) => setTimeout(r, 50));
       console.log('WRITING');
     `);
-    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SLIPWAY_HASH_WORKER: '1' } });
     await new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (b: Buffer) => (b.toString().includes('WRITING') ? resolve() : undefined));
       child.on('exit', (code) => reject(new Error(`child exited ${code}`)));
@@ -146,7 +161,7 @@ describe('LayoutStore.openBlobWriter', () => {
       ${body.replace('${JSON.stringify(dir)}', JSON.stringify(dir))}
       console.log('DONE');
     `);
-    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SLIPWAY_HASH_WORKER: '1' } });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
