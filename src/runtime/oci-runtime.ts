@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { release, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { RuntimeSetupError } from './errors.js';
 import { findHostTool } from './host-tools.js';
+import { environmentKey, machineCacheFile, recallMachineFact, rememberMachineFact } from './machine-cache.js';
 import { ociConfig } from './oci-config.js';
 
 export interface OciRuntimeChoice {
@@ -37,8 +37,8 @@ export async function chooseOciRuntime(forced: string | undefined, stateDir: str
     return remembered;
   }
   // another store's probe on this machine, in this same environment (a new --root need not probe again)
-  const machine = machineCacheFile(process.env);
-  const envKey = machine !== undefined ? environmentKey() : '';
+  const machine = runtimeCacheFile(process.env);
+  const envKey = machine !== undefined ? runtimeEnvironmentKey() : '';
   const known = machine !== undefined ? recallMachineChoice(machine, envKey) : undefined;
   if (known) {
     if (stateDir) remember(stateDir, known);
@@ -67,100 +67,27 @@ export async function chooseOciRuntime(forced: string | undefined, stateDir: str
   return choice;
 }
 
-const MACHINE_MAX_AGE_MS = 24 * 3600 * 1000;
-
-/** `$XDG_CACHE_HOME/slipway/oci-runtime.json` (default ~/.cache); undefined without either variable. */
-export function machineCacheFile(env: Record<string, string | undefined>): string | undefined {
-  const base = env.XDG_CACHE_HOME?.startsWith('/') ? env.XDG_CACHE_HOME : env.HOME?.startsWith('/') ? join(env.HOME, '.cache') : undefined;
-  return base === undefined ? undefined : join(base, 'slipway', 'oci-runtime.json');
+/** The machine cache file of the runtime choice (see machine-cache.ts). */
+export function runtimeCacheFile(env: Record<string, string | undefined>): string | undefined {
+  return machineCacheFile(env, 'oci-runtime');
 }
 
-function readOr(p: string): string | null {
-  try {
-    return readFileSync(p, 'utf8');
-  } catch {
-    return null;
-  }
+/** What a runtime probe's outcome depends on: the environment and each candidate binary. */
+export function runtimeEnvironmentKey(): string {
+  return environmentKey(CANDIDATES.map((n) => findHostTool(n)));
 }
 
-/**
- * What a runtime probe's outcome depends on: the boot, kernel, credentials and id maps,
- * seccomp and no_new_privs, the cgroup layout (hybrid v1/v2 is what crun refuses) and
- * namespace, and each candidate binary (path, inode, size, times).
- */
-export function environmentKey(): string {
-  const status = readOr('/proc/self/status') ?? '';
-  const link = (p: string): string | null => {
-    try {
-      return readlinkSync(p);
-    } catch {
-      return null;
-    }
-  };
-  const binary = (p: string | undefined): string | null => {
-    if (p === undefined) return null;
-    try {
-      const st = statSync(p, { bigint: true });
-      return `${p}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    } catch {
-      return null;
-    }
-  };
-  const parts = {
-    v: 1,
-    boot: readOr('/proc/sys/kernel/random/boot_id'),
-    kernel: release(),
-    uidMap: readOr('/proc/self/uid_map'),
-    gidMap: readOr('/proc/self/gid_map'),
-    status: ['Uid', 'Gid', 'CapEff', 'CapBnd', 'NoNewPrivs', 'Seccomp'].map((k) => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? null),
-    cgroup: readOr('/proc/self/cgroup'),
-    cgroupMounts: (readOr('/proc/self/mountinfo') ?? '').split('\n').filter((l) => / - cgroup2? /.test(l)).map((l) => l.split(' - ')[1]).sort(),
-    cgroupNs: link('/proc/self/ns/cgroup'),
-    runtimes: CANDIDATES.map((n) => binary(findHostTool(n))),
-  };
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
-}
-
-interface MachineEntry extends OciRuntimeChoice {
-  at: number;
-}
-
-/** Entries of the machine cache, or none when it is missing, unreadable or not safely ours (it names a program to run). */
-function machineEntries(file: string): Record<string, MachineEntry> {
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, 'r');
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.uid !== (process.getuid?.() ?? 0) || (st.mode & 0o022) !== 0) return {};
-    const data = JSON.parse(readFileSync(fd, 'utf8')) as { v?: number; entries?: Record<string, MachineEntry> };
-    return data.v === 1 && data.entries && typeof data.entries === 'object' ? data.entries : {};
-  } catch {
-    return {};
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
-/** The choice remembered for `key`, if fresh and still the installed candidate of that name. */
+/** The choice remembered for `key`, if fresh and still the installed candidate of that name (the file names a program to run). */
 export function recallMachineChoice(file: string, key: string, now = Date.now()): OciRuntimeChoice | undefined {
-  const e = machineEntries(file)[key];
-  if (!e || typeof e.at !== 'number' || now < e.at || now - e.at > MACHINE_MAX_AGE_MS) return undefined;
+  const e = recallMachineFact<Partial<OciRuntimeChoice>>(file, key, now);
+  if (!e || typeof e.name !== 'string' || typeof e.path !== 'string' || typeof e.reason !== 'string') return undefined;
   if (!CANDIDATES.includes(e.name) || findHostTool(e.name) !== e.path) return undefined;
   return { path: e.path, name: e.name, reason: e.reason };
 }
 
-/** Remembers `c` under `key`, dropping stale entries; best effort. */
+/** Remembers `c` under `key`; best effort. */
 export function rememberMachineChoice(file: string, key: string, c: OciRuntimeChoice, now = Date.now()): void {
-  try {
-    const entries = Object.fromEntries(Object.entries(machineEntries(file)).filter(([, e]) => typeof e.at === 'number' && now >= e.at && now - e.at <= MACHINE_MAX_AGE_MS));
-    entries[key] = { at: now, path: c.path, name: c.name, reason: c.reason };
-    mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ v: 1, entries }), { mode: 0o600 });
-    renameSync(tmp, file);
-  } catch {
-    /* the next new store probes again */
-  }
+  rememberMachineFact(file, key, { path: c.path, name: c.name, reason: c.reason }, now);
 }
 
 function rememberFile(stateDir: string): string {

@@ -4,6 +4,7 @@ import { release, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { RuntimeSetupError } from './errors.js';
 import { findHostTool } from './host-tools.js';
+import { environmentKey, machineCacheFile, recallMachineFact, rememberMachineFact } from './machine-cache.js';
 import { inUserNamespace } from './userns.js';
 
 export type StorageDriver = 'overlay' | 'fuse-overlayfs' | 'vfs';
@@ -148,10 +149,19 @@ export async function detectStorageDriver(forced?: string): Promise<StorageDetec
     return { driver: forced as StorageDriver, reason: 'forced by --storage-driver', forced: true };
   }
   if (detected) return detected;
+  // an earlier process in this same environment mounted overlay: no test mount again (successes only)
+  const machine = machineCacheFile(process.env, 'storage-driver');
+  const key = machine !== undefined ? environmentKey([findHostTool('unshare'), findHostTool('mount')]) : '';
+  if (machine !== undefined && recallMachineFact<string>(machine, key) === 'overlay') {
+    detected = { driver: 'overlay', reason: `kernel overlayfs mounts here (kernel ${release()}, remembered)`, forced: false };
+    return detected;
+  }
   const notes: string[] = [];
   const overlay = await probeOverlay();
-  if (overlay === true) detected = { driver: 'overlay', reason: `kernel overlayfs mounts here (kernel ${release()})`, forced: false };
-  else {
+  if (overlay === true) {
+    detected = { driver: 'overlay', reason: `kernel overlayfs mounts here (kernel ${release()})`, forced: false };
+    if (machine !== undefined) rememberMachineFact(machine, key, 'overlay');
+  } else {
     notes.push(`overlay: ${overlay}`);
     const fuse = findHostTool('fuse-overlayfs');
     if (fuse && canOpen('/dev/fuse')) detected = { driver: 'fuse-overlayfs', reason: `${notes.join('; ')}; using ${fuse}`, forced: false };

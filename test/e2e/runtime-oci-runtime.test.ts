@@ -45,6 +45,10 @@ describe('OCI runtime choice', () => {
     expect(rt.name).toBe(/runtime: oci \((\w+):/.exec(first.stderr)?.[1]);
     // and the new store remembers it too
     expect(JSON.parse(readFileSync(join(base, 'store-u2', 'tmp', 'oci-runtime.json'), 'utf8'))).toMatchObject({ name: rt.name });
+    // a mounted test overlay is remembered the same way (`info` above probed it)
+    const third = await slipway(['info', '--root', join(base, 'store-u3'), '--format', 'json'], { env });
+    const storage = (JSON.parse(third.stdout) as { storageDriver: { driver: string; reason: string } }).storageDriver;
+    if (storage.driver === 'overlay') expect(storage.reason).toMatch(/remembered\)$/);
   });
 
   it.skipIf(skip)('--runtime PATH forces that runtime without probing', async () => {

@@ -2,7 +2,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { environmentKey, machineCacheFile, recallMachineChoice, rememberMachineChoice } from '../../src/runtime/oci-runtime.js';
+import { recallMachineChoice, rememberMachineChoice } from '../../src/runtime/oci-runtime.js';
+import { environmentKey, machineCacheFile } from '../../src/runtime/machine-cache.js';
 import { findHostTool } from '../../src/runtime/host-tools.js';
 
 const work = mkdtempSync(join(tmpdir(), 'slipway-oci-choice-'));
@@ -17,14 +18,18 @@ const NOW = 1_800_000_000_000;
 
 describe('the OCI runtime choice remembered per machine environment', () => {
   it('lives under $XDG_CACHE_HOME, else ~/.cache, else nowhere', () => {
-    expect(machineCacheFile({ XDG_CACHE_HOME: '/x/cache', HOME: '/home/u' })).toBe('/x/cache/slipway/oci-runtime.json');
-    expect(machineCacheFile({ HOME: '/home/u' })).toBe('/home/u/.cache/slipway/oci-runtime.json');
-    expect(machineCacheFile({ XDG_CACHE_HOME: 'relative', HOME: 'also-relative' })).toBeUndefined();
+    expect(machineCacheFile({ XDG_CACHE_HOME: '/x/cache', HOME: '/home/u' }, 'oci-runtime')).toBe('/x/cache/slipway/oci-runtime.json');
+    expect(machineCacheFile({ HOME: '/home/u' }, 'oci-runtime')).toBe('/home/u/.cache/slipway/oci-runtime.json');
+    expect(machineCacheFile({ XDG_CACHE_HOME: 'relative', HOME: 'also-relative' }, 'oci-runtime')).toBeUndefined();
   });
 
-  it('keys by the environment: the same process gives the same key', () => {
-    expect(environmentKey()).toMatch(/^[0-9a-f]{64}$/);
-    expect(environmentKey()).toBe(environmentKey());
+  it('keys by the environment and the probed binaries: same inputs, same key; another binary, another key', () => {
+    const k = environmentKey(['/bin/sh', undefined]);
+    expect(k).toMatch(/^[0-9a-f]{64}$/);
+    expect(environmentKey(['/bin/sh', undefined])).toBe(k);
+    expect(environmentKey(['/bin/ls', undefined])).not.toBe(k);
+    expect(environmentKey(['/bin/sh', '/bin/ls'])).not.toBe(k); // a candidate that got installed
+    expect(environmentKey(['/bin/sh', '/nonexistent'])).toBe(k); // a missing program is a missing program
   });
 
   it.runIf(installed !== undefined)('recalls a choice for the same key within a day, with its original reason', () => {
