@@ -85,6 +85,15 @@ describe.each([
     await s.close();
   });
 
+  it('stores an empty blob', async () => {
+    const s = await freshStore();
+    const d = descOf(Buffer.alloc(0));
+    const w = await s.openBlobWriter(d);
+    await w.commit();
+    expect(statSync(s.blobPath(d.digest)).size).toBe(0);
+    await s.close();
+  });
+
   it('abort drops a half-written blob and its temp file', async () => {
     const s = await freshStore();
     const data = randomBytes(2 << 20);
