@@ -47,12 +47,19 @@ describe('slipway build: a fully cached rebuild', () => {
     expect(readFileSync(join(root, 'iid'), 'utf8')).toBe(id1);
     // no blob, no index.json rewrite
     expect(snapshot(join(root, 'oci'))).toEqual(before);
+    // --no-cache builds anew: new times, new image
+    const fresh = await build('--no-cache');
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fresh.stderr).not.toMatch(/CACHED/);
+    expect(readFileSync(join(root, 'iid'), 'utf8')).not.toBe(id1);
+    const id2 = readFileSync(join(root, 'iid'), 'utf8');
 
+    await sleep(1100);
     writeFileSync(join(ctx, 'Dockerfile'), dockerfile('2'));
     const changed = await build('--output', `type=oci,dest=${join(root, 'out')}`);
     expect(changed.code, changed.stderr).toBe(0);
     expect(changed.stderr.match(/CACHED/g)).toHaveLength(2);
-    expect(readFileSync(join(root, 'iid'), 'utf8')).not.toBe(id1);
+    expect(readFileSync(join(root, 'iid'), 'utf8')).not.toBe(id2);
     const img = (await readLayout(join(root, 'out'))).image;
     expect(img.config.config?.Labels).toEqual({ first: '1', version: '2' });
     const history = img.config.history ?? [];
