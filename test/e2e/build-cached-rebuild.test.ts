@@ -138,4 +138,22 @@ describe('slipway build: a fully cached rebuild', () => {
     execFileSync('cp', ['-a', two, base]);
     expect(await labelOf()).toBe('two');
   });
+
+  it('two builds sharing a store at once both succeed and leave caches the next build uses', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'slipway-rebuild-shared-'));
+    const files: Record<string, string> = { Dockerfile: 'FROM scratch\nCOPY . /data/\nLABEL shared=1\n' };
+    for (let i = 0; i < 200; i++) files[`d${i % 10}/f${i}.txt`] = `file ${i}\n`;
+    const ctx = makeContext(files);
+    await sleep(300); // older than the memo's "changed just now" window
+    const both = await Promise.all([0, 1].map((i) => slipway(['build', '--root', root, '--iidfile', join(root, `iid${i}`), '-q', ctx])));
+    for (const r of both) expect(r.code, r.stderr).toBe(0);
+    const ids = [0, 1].map((i) => readFileSync(join(root, `iid${i}`), 'utf8'));
+    const memoDir = join(root, 'cache', 'context-hashes');
+    const memo = JSON.parse(readFileSync(join(memoDir, readdirSync(memoDir)[0] as string), 'utf8')) as { e: Record<string, unknown> };
+    expect(Object.keys(memo.e)).toHaveLength(201);
+    const next = await slipway(['build', '--root', root, '--progress', 'plain', '--iidfile', join(root, 'iid'), ctx]);
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).toMatch(/CACHED/);
+    expect(ids).toContain(readFileSync(join(root, 'iid'), 'utf8'));
+  });
 });
