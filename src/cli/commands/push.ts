@@ -27,6 +27,9 @@ export const pushCommand: Command = {
     const dest = parseReference(destArg);
     const loc = parseLocation(srcArg);
     const session = registrySession(ctx);
+    const dst = session.repository(dest, 'push');
+    // the registry handshake runs while the source opens
+    dst.warm();
     const opened: LayoutStore[] = [];
     try {
       let src: ReadableStore;
@@ -47,7 +50,6 @@ export const pushCommand: Command = {
         if (found === undefined) throw new RefNotFoundError(loc.name, 'local store', 'pull or build it first, or push oci:DIR[:TAG]');
         srcRef = found;
       }
-      const dst = session.repository(dest, 'push');
       const platform = platformFlag(ctx);
       const tag = dest.digest !== undefined && dest.tag === undefined ? undefined : dest.tag ?? 'latest';
       let result;
