@@ -11,7 +11,7 @@ import { createPlan, resolveCacheKeys } from '../plan/index.js';
 import type { BaseImageInfo, Plan } from '../plan/types.js';
 import { InPlaceExecutor, assertRunStepsPossible, chooseIsolation, detectBuildMode, formatBuildMode, inUserNamespace } from '../runtime/index.js';
 import { rememberedStorageDriver } from './mode.js';
-import { createBaseResolver } from './base.js';
+import { createBaseResolver, type BaseResolver } from './base.js';
 import { LayerCache } from './cache.js';
 import type { ExecContext } from './context.js';
 import { LayerIndexCache } from './layer-index.js';
@@ -210,10 +210,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const jobs = mode.mode === 2 ? 1 : (options.jobs ?? availableParallelism()); // build modes (issue 7): in place there is one root filesystem
     for (const level of plan.levels) await limited(level, jobs, async (i) => void (await ctx.stageImage(i)));
     let image = await ctx.stageImage(plan.target);
+    // the time of the newest step of this build (cached steps keep theirs): a fully cached rebuild
+    // gives the same image (as `buildah bud --layers`); no step of its own: the base's time
+    const own = timestamp !== undefined ? undefined : latestHistoryTime(image.config, await inheritedHistory(plan, bases, platform, df.name));
     image = image.withConfig((c) => {
       const withLabels = withCliLabels(c, options.labels ?? {});
-      // the newest history time: a fully cached rebuild gives the same image (as `buildah bud --layers`)
-      return { ...withLabels, created: timestamp !== undefined ? created : (latestHistoryTime(c) ?? created) };
+      return { ...withLabels, created: timestamp !== undefined ? created : (own ?? c.created ?? created) };
     });
     if (options.annotations && Object.keys(options.annotations).length > 0) image = image.withAnnotations({ ...(image.manifest.annotations ?? {}), ...options.annotations });
 
@@ -243,6 +245,21 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     await session.close();
     await store.close();
   }
+}
+
+/** How many history entries the target's chain of stages inherits from its base image (none from scratch). */
+async function inheritedHistory(plan: Plan, bases: BaseResolver, platform: Platform, dockerfile: string): Promise<number> {
+  let st = plan.stages.find((s) => s.index === plan.target);
+  const seen = new Set<number>();
+  while (st !== undefined && st.base.kind === 'stage' && !seen.has(st.index)) {
+    seen.add(st.index);
+    const from = st.base.stage;
+    st = plan.stages.find((s) => s.index === from);
+  }
+  if (st === undefined || st.base.kind !== 'image') return 0;
+  const stagePlatform = st.platform ? normalizePlatform(parsePlatform(st.platform)) : platform;
+  // resolved already (the resolver keeps each reference): no IO here
+  return (await bases.resolve(st.base.ref, stagePlatform, `${dockerfile}:${st.location.line}`)).config.history?.length ?? 0;
 }
 
 /** Scratch dirs of builds that were killed (their pid is gone) are removed; live builds' dirs stay. */

@@ -106,13 +106,14 @@ export function withHistory(config: ImageConfig, createdBy: string, emptyLayer: 
 }
 
 /**
- * The latest `created` of the config's history entries (as written), if any has one:
- * the image's own `created`, so a fully cached rebuild gives the same image.
+ * The latest `created` of the config's history entries from index `from` on (as written),
+ * if any has one: the image's own `created` (from = where the build's own steps start), so
+ * a fully cached rebuild gives the same image.
  */
-export function latestHistoryTime(config: ImageConfig): string | undefined {
+export function latestHistoryTime(config: ImageConfig, from = 0): string | undefined {
   let best: string | undefined;
   let bestMs = -Infinity;
-  for (const h of config.history ?? []) {
+  for (const h of (config.history ?? []).slice(from)) {
     const ms = h.created !== undefined ? Date.parse(h.created) : NaN;
     if (ms > bestMs) {
       bestMs = ms;

@@ -156,4 +156,20 @@ describe('slipway build: a fully cached rebuild', () => {
     expect(next.stderr).toMatch(/CACHED/);
     expect(ids).toContain(readFileSync(join(root, 'iid'), 'utf8'));
   });
+
+  it('the image time is its own newest step, not a base entry from the future; FROM alone keeps the base time', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'slipway-rebuild-future-'));
+    const layout = join(root, 'base');
+    const made = await slipway(['build', '--root', join(root, 'base-store'), '-q', '-t', 'base:1', '--output', `type=oci,dest=${layout}`, makeContext({ Dockerfile: 'FROM scratch\nENV A=1\n' })], { env: { SOURCE_DATE_EPOCH: '4102444800' } });
+    expect(made.code, made.stderr).toBe(0);
+    const createdOf = async (dockerfile: string): Promise<string | undefined> => {
+      const out = join(root, `out-${Math.random().toString(36).slice(2)}`);
+      const r = await slipway(['build', '--root', join(root, 'store'), '-q', '--output', `type=oci,dest=${out}`, makeContext({ Dockerfile: dockerfile })]);
+      expect(r.code, r.stderr).toBe(0);
+      return (await readLayout(out)).image.config.created;
+    };
+    const withStep = await createdOf(`FROM oci:${layout}:1\nLABEL x=1\n`);
+    expect(Math.abs(Date.parse(withStep ?? '') - Date.now())).toBeLessThan(120_000);
+    expect(await createdOf(`FROM oci:${layout}:1\n`)).toBe('2100-01-01T00:00:00Z');
+  });
 });

@@ -108,4 +108,9 @@ describe('latestHistoryTime (the image created of a build without --timestamp)',
     [['2024-01-01T00:00:00.999999999Z', '2024-01-01T00:00:01Z'], '2024-01-01T00:00:01Z'],
     [['not a time', '2020-01-01T00:00:00Z', undefined], '2020-01-01T00:00:00Z'],
   ] as [(string | undefined)[], string | undefined][])('%j -> %s', (times, want) => expect(latestHistoryTime(cfg(times))).toBe(want));
+  it('looks only at the entries from `from` on (the build\'s own steps, not the base\'s)', () => {
+    const c = cfg(['2100-01-01T00:00:00Z', '2024-01-01T00:00:00Z', '2024-02-01T00:00:00Z']);
+    expect(latestHistoryTime(c, 1)).toBe('2024-02-01T00:00:00Z');
+    expect(latestHistoryTime(c, 3)).toBeUndefined();
+  });
 });
