@@ -184,13 +184,19 @@ class Copier {
         await settleAll((obj.manifests ?? []).map((m) => (isManifest(m.mediaType) || isIndex(m.mediaType) ? this.node(m) : this.blob(m))));
       } else if (isManifest(desc.mediaType) || obj.config !== undefined) {
         if (obj.config === undefined || !Array.isArray(obj.layers)) throw new UnsupportedManifestError(desc, this.src.name);
-        // a small config is fetched while the layers are (it is stored after them; when dst
-        // has it already, that is one small read for nothing)
+        // a small config is fetched while the layers are (when dst has it already, that is one
+        // small read for nothing)
         const config = obj.config;
         const prefetch = this.done.has(config.digest) || config.size > PREFETCH_MAX ? undefined
           : this.src.fetchBytes(config).catch(() => undefined);
-        await settleAll(obj.layers.map((l) => this.blob(l)));
-        await this.blob(config, prefetch);
+        if (this.dst.openBlobWriter !== undefined) {
+          // a local store: the config needs not wait for the layers (only the manifest, which
+          // says that all of them are there, must come last)
+          await settleAll([...obj.layers.map((l) => this.blob(l)), this.blob(config, prefetch)]);
+        } else {
+          await settleAll(obj.layers.map((l) => this.blob(l)));
+          await this.blob(config, prefetch);
+        }
         if (obj.subject !== undefined && (await this.src.exists(obj.subject))) await this.node(obj.subject);
       } else {
         throw new UnsupportedManifestError(desc, this.src.name);
@@ -206,8 +212,8 @@ class Copier {
 /**
  * Copies the image `srcRef` names (a manifest or a whole index) from `src` to
  * `dst` and tags it `dstRef` there (no tag when `dstRef` is undefined). Each
- * digest is pushed once and skipped when dst has it; layers, then config, then
- * manifest, then index, then the tag. `srcRef` may be a descriptor already resolved.
+ * digest is pushed once and skipped when dst has it; layers, then config (at once into
+ * a local store: a destination with openBlobWriter), then manifest, then index, then the tag. `srcRef` may be a descriptor already resolved.
  */
 export async function copy(
   src: ReadableStore,

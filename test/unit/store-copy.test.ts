@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DigestMismatchError, isIndex, isManifest, type Descriptor, type ImageIndex, type ImageManifest } from '../../src/oci/index.js';
-import { LayoutStore, copy, type CopyEvent, type Store } from '../../src/store/index.js';
+import { LayoutStore, copy, type CopyEvent, type ReadableStore, type Store } from '../../src/store/index.js';
 import { testImages, type TestImages } from '../helpers/images.js';
 
 const work = mkdtempSync(join(tmpdir(), 'slipway-copy-test-'));
@@ -145,6 +145,34 @@ describe('copy', () => {
     const dst2 = await LayoutStore.open(join(work, `dst-${++n}`));
     await expect(copy(broken, imgs.busybox.descriptor, dst2, 'x')).rejects.toBeInstanceOf(DigestMismatchError);
     expect(existsSync(dst2.blobPath(layer.digest))).toBe(false);
+  });
+
+  it('into a local store the config is written while the layers are still coming (only the manifest waits for them)', async () => {
+    const dst = await LayoutStore.open(join(work, `dst-${++n}`));
+    const manifest = JSON.parse((await src.fetchBytes(imgs.busybox.descriptor)).toString()) as ImageManifest;
+    let configStored!: () => void;
+    const configWritten = new Promise<void>((r) => (configStored = r));
+    const push = dst.push.bind(dst);
+    dst.push = async (d, body) => {
+      await push(d, body);
+      if (d.digest === manifest.config.digest) configStored();
+    };
+    // layers are served only once the config is in: a copy that stored the config after the layers would stall here
+    const gated: ReadableStore = {
+      name: src.name,
+      resolve: (r) => src.resolve(r),
+      fetchBytes: (d) => src.fetchBytes(d),
+      exists: (d) => src.exists(d),
+      async fetch(d) {
+        if (manifest.layers.some((l) => l.digest === d.digest)) {
+          await Promise.race([configWritten, new Promise((_, reject) => setTimeout(() => reject(new Error('the config waited for the layers')), 5000))]);
+        }
+        return src.fetch(d);
+      },
+    };
+    const r = await copy(gated, imgs.busybox.descriptor, dst, 'x');
+    expect(r.descriptor.digest).toBe(imgs.busybox.descriptor.digest);
+    for (const l of manifest.layers) expect(await dst.exists(l)).toBe(true);
   });
 
   it('a layout refuses a verified stream that delivers a different number of bytes than the descriptor says', async () => {
