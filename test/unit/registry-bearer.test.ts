@@ -175,6 +175,23 @@ describe('bearer token flow', () => {
     await s.close();
   });
 
+  it('resolveAhead starts the manifest GET; the next resolve takes its answer or its error, later ones ask again', async () => {
+    const s = session();
+    const a = s.repository(parseReference(`${w.registryHost}/team/a:v1`), 'pull');
+    const gets = () => w.registryLog.filter((l) => l.startsWith('GET /v2/team/a/manifests/')).length;
+    const before = gets();
+    a.resolveAhead('v1');
+    a.resolveAhead('nope');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(gets()).toBe(before + 2);
+    expect((await a.resolve('v1')).digest).toBe(digestOf(manifest));
+    expect(gets()).toBe(before + 2);
+    await expect(a.resolve('nope')).rejects.toMatchObject({ code: 'REGISTRY_NOT_FOUND', registryCode: 'MANIFEST_UNKNOWN' });
+    await a.resolve('v1');
+    expect(gets()).toBe(before + 3);
+    await s.close();
+  });
+
   it('answers a 401 on a cached token with the new challenge and a fresh token (once)', async () => {
     w.tokenRequests = [];
     const s = session();

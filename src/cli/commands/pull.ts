@@ -30,8 +30,9 @@ export const pullCommand: Command = {
     const outputs = list(ctx, 'output').map(parseOutputSpec);
     const session = registrySession(ctx);
     const remote = session.repository(ref, 'pull');
-    // the registry handshake runs while the local store opens
-    remote.warm();
+    // the registry handshake and the manifest GET run while the local store opens (copy()
+    // below gets that answer; a failure is reported by copy())
+    remote.resolveAhead(ref.identifier);
     const local = await openLocalStore(ctx).catch(async (e: unknown) => {
       await session.close();
       throw e;

@@ -61,6 +61,8 @@ export class RegistryRepository implements Store {
   private readonly uploads = new Map<string, Promise<void>>();
   /** Blobs a HEAD just reported missing: the push that usually follows skips a second HEAD. */
   private readonly missing = new Set<string>();
+  /** Resolutions started by resolveAhead(), by ref, until resolve() takes them. */
+  private readonly ahead = new Map<string, Promise<Descriptor>>();
   /** Which read client last resolved: later reads go there first. */
   private preferred: RegistryClient | undefined;
 
@@ -110,10 +112,27 @@ export class RegistryRepository implements Store {
   }
 
   /**
+   * Starts resolving `ref` now, for a caller with other work to do first (opening the local
+   * store): the next resolve(ref) gets this answer (or its error) instead of asking again.
+   */
+  resolveAhead(ref: string): void {
+    const p = this.resolveNow(ref);
+    p.catch(() => undefined);
+    this.ahead.set(ref, p);
+  }
+
+  resolve(ref: string): Promise<Descriptor> {
+    const p = this.ahead.get(ref);
+    if (p === undefined) return this.resolveNow(ref);
+    this.ahead.delete(ref);
+    return p;
+  }
+
+  /**
    * GETs the manifest `ref` names (one round trip, no HEAD first: every caller reads the
    * manifest next, and gets it from the cache), computes its digest and keeps its bytes.
    */
-  async resolve(ref: string): Promise<Descriptor> {
+  private async resolveNow(ref: string): Promise<Descriptor> {
     return this.read(async (c) => {
       const operation = `resolving manifest ${ref}`;
       const res = await c.request({
