@@ -9,6 +9,7 @@
  * are the same bindings src/index.ts exports.
  */
 export { SlipwayError, UsageError, errorMessage } from './oci/errors.js';
+export { makeDirs } from './oci/make-dirs.js';
 
 /**
  * For a non-root process outside slipway's user namespace: detects the build mode and,

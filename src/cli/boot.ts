@@ -19,11 +19,12 @@
  * modules (dist/cli/main.js) run instead. An installed package has no src/ and always runs
  * the bundle (npm gives extracted files arbitrary mtimes).
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import vm from 'node:vm';
+import { makeDirs } from '../startup.js';
 import type { MainIO } from './main.js';
 
 type MainFn = (argv: string[], io: MainIO) => Promise<number>;
@@ -97,7 +98,7 @@ export const STALE_CACHE_MS = 24 * 3600 * 1000;
  */
 export function writeCodeCache(dir: string, name: string, data: Buffer, bundle: string, now = Date.now()): void {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDirs(dir, 0o700);
     const tmp = join(dir, `.${name}.${process.pid}.tmp`);
     writeFileSync(tmp, data, { mode: 0o600 });
     renameSync(tmp, join(dir, name));

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeDirs } from '../../src/oci/make-dirs.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { STALE_CACHE_MS, boot, cacheCommand, codeCacheDir, codeCacheName, findBundle, readTrusted, runBundle, writeCodeCache } from '../../src/cli/boot.js';
 
@@ -177,6 +178,15 @@ describe('boot: the pieces', () => {
     expect(rejected()).toBe('false');
     writeFileSync(f, `${BUNDLE}\n// changed\n`);
     expect(rejected()).toBe('true');
+  });
+
+  it('makes nested dirs with the mode, and gives up under /proc instead of looping (Node\'s recursive mkdir does not end there)', () => {
+    const d = join(dir, 'm', 'n', 'o');
+    makeDirs(d, 0o700);
+    expect(statSync(d).mode & 0o777).toBe(0o700);
+    makeDirs(d, 0o700);
+    expect(() => makeDirs('/proc/slipway-none/slipway/code', 0o700)).toThrow(/ENOENT/);
+    writeCodeCache('/proc/slipway-none/slipway/code', 'slipway-X-v-x-build.v8', Buffer.from('x'), '/d/slipway-X.cjs');
   });
 
   it('deletes the caches of other bundles once they are a day old, never its own', () => {

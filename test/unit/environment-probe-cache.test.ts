@@ -237,6 +237,12 @@ describe('the cache file', () => {
     expect(recallNamespaceProbes(file, 'k1', 1000)).toEqual(ok);
   });
 
+  it('under an impossible cache dir (/proc) nothing is remembered, and nothing hangs', () => {
+    const file = probeCacheFile({ XDG_CACHE_HOME: '/proc/slipway-none' })!;
+    rememberNamespaceProbes(file, 'k1', ok);
+    expect(recallNamespaceProbes(file, 'k1')).toBeUndefined();
+  });
+
   it('forgetNamespaceProbes removes every entry', () => {
     const env = { XDG_CACHE_HOME: join(dir, 'e') };
     const file = probeCacheFile(env)!;

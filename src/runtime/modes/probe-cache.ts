@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fstatSync, openSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { makeDirs } from '../../oci/make-dirs.js';
 import type { NamespaceProbe } from './facts.js';
 
 /**
@@ -112,7 +113,7 @@ export function rememberNamespaceProbes(file: string, key: string, o: NamespaceP
   try {
     const entries = Object.fromEntries(Object.entries(readEntries(file)).filter(([, e]) => typeof e.at === 'number' && now - e.at <= MAX_AGE_MS && now >= e.at));
     entries[key] = { at: now, userNamespace: o.userNamespace, mountNamespace: o.mountNamespace };
-    mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+    makeDirs(dirname(file), 0o700);
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify({ v: 1, entries }), { mode: 0o600 });
     renameSync(tmp, file);
