@@ -7,11 +7,11 @@
  * of what a short command (a fully cached build, --help) costs after Node's own start.
  *
  * The cache lives in $XDG_CACHE_HOME/slipway/code (default ~/.cache), one file per bundle,
- * Node version, architecture and command, written once (after the first run of that
- * command with that bundle) and read only when this uid owns it and nobody else may write
- * it: V8 runs what it finds there. A new bundle has a new content hash, hence new names;
- * files of other bundles are deleted when a new one is written. Without a usable cache dir
- * the bundle is simply compiled. `--debug` loads the bundle with require() instead, so
+ * Node version, architecture and command, written once (at the exit of the first run of
+ * that command with that bundle, when V8 has compiled what the command needs) and read only
+ * when this uid owns it and nobody else may write it: V8 runs what it finds there. A new
+ * bundle has a new content hash, hence new names; caches of other bundles are deleted once
+ * they are a day old. Without a usable cache dir the bundle is simply compiled. `--debug` loads the bundle with require() instead, so
  * stack traces go through its source map to src/*.ts lines.
  *
  * In a source checkout (src/ beside dist/), when tsc rebuilt dist/ after the bundle (a
