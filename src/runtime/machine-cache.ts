@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { makeDirs } from '../oci/make-dirs.js';
 
 /**
  * Host facts a build probes by running something (which OCI runtime works, whether overlay
@@ -100,7 +101,7 @@ export function rememberMachineFact(file: string, key: string, value: unknown, n
   try {
     const kept = Object.fromEntries(Object.entries(entries(file)).filter(([, e]) => fresh(e, now)));
     kept[key] = { at: now, value };
-    mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+    makeDirs(dirname(file), 0o700); // not mkdirSync recursive: it never ends under /proc
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify({ v: 2, entries: kept }), { mode: 0o600 });
     renameSync(tmp, file);

@@ -202,7 +202,7 @@ describe('the cache file', () => {
     expect(statSync(join(file, '..')).mode & 0o777).toBe(0o700);
   });
 
-  it('forgets entries older than an hour, and entries from the future', () => {
+  it('forgets entries older than a day, and entries from the future', () => {
     const file = probeCacheFile({ XDG_CACHE_HOME: join(dir, 'b') })!;
     rememberNamespaceProbes(file, 'k1', ok, 10_000);
     expect(recallNamespaceProbes(file, 'k1', 10_000 + MAX_AGE_MS)).toEqual(ok);
@@ -229,9 +229,12 @@ describe('the cache file', () => {
     const file = probeCacheFile({ XDG_CACHE_HOME: join(dir, 'd') })!;
     rememberNamespaceProbes(file, 'k1', ok, 1000);
     expect(recallNamespaceProbes(file, 'k1', 1000)).toEqual(ok);
-    writeFileSync(file, readFileSync(file, 'utf8').replace('{"v":1,', '{"v":2,'), { mode: 0o600 });
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, text.replace(/^\{"v":\d+,/, '{"v":99,'), { mode: 0o600 });
     expect(recallNamespaceProbes(file, 'k1', 1000)).toBeUndefined();
-    writeFileSync(file, '{"v":1,"entries":', { mode: 0o600 });
+    writeFileSync(file, text.replace('"ok":true', '"ok":"yes"'), { mode: 0o600 });
+    expect(recallNamespaceProbes(file, 'k1', 1000), 'a malformed outcome').toBeUndefined();
+    writeFileSync(file, '{"v":2,"entries":', { mode: 0o600 });
     expect(recallNamespaceProbes(file, 'k1', 1000)).toBeUndefined();
     rememberNamespaceProbes(file, 'k1', ok, 1000);
     expect(recallNamespaceProbes(file, 'k1', 1000)).toEqual(ok);

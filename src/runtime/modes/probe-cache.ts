@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { makeDirs } from '../../oci/make-dirs.js';
+import { readFileSync, readlinkSync, statSync, unlinkSync } from 'node:fs';
+import { MACHINE_FACT_MAX_AGE_MS, machineCacheFile, recallMachineFact, rememberMachineFact } from '../machine-cache.js';
 import type { NamespaceProbe } from './facts.js';
 
 /**
@@ -15,7 +14,7 @@ import type { NamespaceProbe } from './facts.js';
  *    filter count, the LSM label, the namespace sysctls, the PID and cgroup namespaces
  *    (which container this is), and the unshare binary itself; they are all part of the key;
  *  - entries expire after MAX_AGE_MS, and a failed user-namespace re-exec forgets them all;
- *  - the file is trusted only when this uid owns it and nobody else may write it.
+ *  - the file (machine-cache.ts) is trusted only when this uid owns it and nobody else may write it.
  * Everything else detection reads (subuid ranges, container markers, mounts) is read fresh
  * on every run: those reads cost microseconds.
  */
@@ -54,7 +53,8 @@ export const PROBE_KEY_STATUS_FIELDS = ['Uid', 'Gid', 'CapPrm', 'CapEff', 'CapBn
 /** Namespaces that tell containers apart (the user and mount namespaces are new in every re-exec'd child: the maps above stand for them). */
 export const PROBE_KEY_NAMESPACES = ['/proc/self/ns/pid', '/proc/self/ns/cgroup'] as const;
 
-export const MAX_AGE_MS = 3600 * 1000;
+/** How long an outcome is trusted (the machine cache's day). */
+export const MAX_AGE_MS = MACHINE_FACT_MAX_AGE_MS;
 
 /** The key for the probes in this environment, run with the unshare binary at `unshare`. */
 export function namespaceProbeKey(src: ProbeKeySources, unshare: string): string {
@@ -76,50 +76,21 @@ export function worthRemembering(uid: number, o: NamespaceProbeOutcome): boolean
 
 /** `$XDG_CACHE_HOME/slipway/namespace-probes.json` (default ~/.cache); undefined without either variable. */
 export function probeCacheFile(env: Record<string, string | undefined>): string | undefined {
-  const base = env.XDG_CACHE_HOME?.startsWith('/') ? env.XDG_CACHE_HOME : env.HOME?.startsWith('/') ? join(env.HOME, '.cache') : undefined;
-  return base === undefined ? undefined : join(base, 'slipway', 'namespace-probes.json');
+  return machineCacheFile(env, 'namespace-probes');
 }
 
-interface Entry extends NamespaceProbeOutcome {
-  at: number;
-}
+const isProbe = (p: unknown): p is NamespaceProbe | undefined => p === undefined || (typeof p === 'object' && p !== null && typeof (p as NamespaceProbe).ok === 'boolean');
 
-/** The entries of the cache file, or none when it is missing, unreadable or not safely ours. */
-function readEntries(file: string): Record<string, Entry> {
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, 'r');
-    const st = fstatSync(fd);
-    const uid = process.getuid?.() ?? 0;
-    if (!st.isFile() || st.uid !== uid || (st.mode & 0o022) !== 0) return {};
-    const data = JSON.parse(readFileSync(fd, 'utf8')) as { v?: number; entries?: Record<string, Entry> };
-    return data.v === 1 && data.entries && typeof data.entries === 'object' ? data.entries : {};
-  } catch {
-    return {};
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
-/** A remembered outcome for `key`, if fresh. */
+/** A remembered outcome for `key`, if fresh and well-formed. */
 export function recallNamespaceProbes(file: string, key: string, now = Date.now()): NamespaceProbeOutcome | undefined {
-  const e = readEntries(file)[key];
-  if (!e || typeof e.at !== 'number' || now - e.at > MAX_AGE_MS || now < e.at) return undefined;
-  return { userNamespace: e.userNamespace, mountNamespace: e.mountNamespace };
+  const o = recallMachineFact<Partial<NamespaceProbeOutcome>>(file, key, now);
+  if (typeof o !== 'object' || o === null || !isProbe(o.userNamespace) || !isProbe(o.mountNamespace)) return undefined;
+  return { userNamespace: o.userNamespace, mountNamespace: o.mountNamespace };
 }
 
 /** Remembers `o` under `key` (stale entries are dropped); best effort, never throws. */
 export function rememberNamespaceProbes(file: string, key: string, o: NamespaceProbeOutcome, now = Date.now()): void {
-  try {
-    const entries = Object.fromEntries(Object.entries(readEntries(file)).filter(([, e]) => typeof e.at === 'number' && now - e.at <= MAX_AGE_MS && now >= e.at));
-    entries[key] = { at: now, userNamespace: o.userNamespace, mountNamespace: o.mountNamespace };
-    makeDirs(dirname(file), 0o700);
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ v: 1, entries }), { mode: 0o600 });
-    renameSync(tmp, file);
-  } catch {
-    /* no cache then: the probes run next time */
-  }
+  rememberMachineFact(file, key, { userNamespace: o.userNamespace, mountNamespace: o.mountNamespace }, now);
 }
 
 /** Drops every remembered outcome (a namespace operation failed after all). */
