@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { SlipwayError } from '../../oci/index.js';
 import type { RunStep, RunMount as PlanMount } from '../../plan/types.js';
-import { RUNTIME_EXCLUDED_PATHS, resolveRunUser, runStep, type MirroredDir, type RunMount } from '../../runtime/index.js';
+import { RUNTIME_EXCLUDED_PATHS, RootfsView, resolveRunUser, runStep, type MirroredDir, type RunMount } from '../../runtime/index.js';
 import { diffOverlay } from '../../snapshot/diff-overlay.js';
 import { diffTrees } from '../../snapshot/diff-trees.js';
 import type { LayerResult } from '../../snapshot/layer-writer.js';
@@ -180,10 +180,15 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
     };
     const io = { stdout: lineSplitter('stdout'), stderr: lineSplitter('stderr'), ...(ctx.options.signal ? { signal: ctx.options.signal } : {}) };
     const ropts = { ...(ctx.options.isolation && ctx.options.isolation !== 'none' ? { isolation: ctx.options.isolation } : {}), stateDir: ctx.paths.tmp, storageDriver: driver };
+    /** The stage's base filesystem as the step started on it (overlay lowers or the vfs tree). */
+    let baseView: RootfsView | undefined;
     const owners: MountPointOwners = {
       self: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
       // as runStep resolved it (before the step ran): from the base layers' /etc/passwd and /etc/group
       ...(base.user !== '' ? { cwdOwner: async () => {
+        // the unpacked base when there is one (no second read of its layers), else the layer index
+        const view = baseView;
+        if (view) return resolveRunUser(base.user, view.readFile('/etc/passwd'), view.readFile('/etc/group'), where);
         const fs = ctx.index.view(st.image.layers);
         const text = async (p: string) => (await fs.readFile(p))?.toString('utf8');
         return resolveRunUser(base.user, await text('/etc/passwd'), await text('/etc/group'), where);
@@ -210,6 +215,7 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
       await mkdir(work);
       // from the unpack markers (no second read of the layers); the layer index for older caches
       const lowerOpaqueDirs = st.image.layers.length === 0 ? [] : ctx.unpack.opaqueDirs(st.image.layers) ?? (await ctx.index.opaqueDirs(st.image.layers));
+      baseView = new RootfsView(lowers, lowerOpaqueDirs);
       const res = await runStep({ ...base, rootfs: { lowers, upper, work }, lowerOpaqueDirs }, io, ropts);
       if (res.exitCode !== 0) throw new RunFailedError(where, argv.join(' '), res.exitCode);
       written = await diffOverlay(upper, { ...write, exclude: [...exclude, ...(await dropped(upper, res))] });
@@ -221,6 +227,7 @@ export async function runRunStep(ctx: ExecContext, st: StageState, step: RunStep
       // Everything the step touches gets a ctime after this, so the differ hashes only those
       // files (without it, every base file with a whole-second mtime, i.e. all of a tar-made base).
       const since = Date.now();
+      baseView = new RootfsView([before]);
       const res = await runStep({ ...base, rootfs }, io, ropts);
       if (res.exitCode !== 0) throw new RunFailedError(where, argv.join(' '), res.exitCode);
       const gone = await dropped(rootfs, res);
