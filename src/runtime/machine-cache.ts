@@ -99,6 +99,8 @@ export function recallMachineFact<T>(file: string, key: string, now = Date.now()
 /** Remembers `value` under `key`, dropping stale entries; best effort, never throws. */
 export function rememberMachineFact(file: string, key: string, value: unknown, now = Date.now()): void {
   try {
+    // never into someone else's cache dir (root run by sudo with the caller's HOME): it would become root's
+    if (!nearestExistingOwnedByUs(join(file, '..'))) return;
     const kept = Object.fromEntries(Object.entries(entries(file)).filter(([, e]) => fresh(e, now)));
     kept[key] = { at: now, value };
     makeDirs(dirname(file), 0o700); // not mkdirSync recursive: it never ends under /proc
@@ -107,5 +109,14 @@ export function rememberMachineFact(file: string, key: string, value: unknown, n
     renameSync(tmp, file);
   } catch {
     /* the next new store probes again */
+  }
+}
+
+/** Whether the nearest existing dir at or above `dir` belongs to this uid. */
+function nearestExistingOwnedByUs(dir: string): boolean {
+  for (let d = dir; ; d = join(d, '..')) {
+    const st = statSync(d, { throwIfNoEntry: false });
+    if (st !== undefined) return st.uid === (process.getuid?.() ?? 0);
+    if (d === '/') return false;
   }
 }

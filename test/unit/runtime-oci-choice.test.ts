@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -56,6 +56,15 @@ describe('the OCI runtime choice remembered per machine environment', () => {
     rememberMachineChoice(f, 'k2', { name: 'sh', path: '/bin/sh', reason: 'x' }, NOW);
     expect(recallMachineChoice(f, 'k1', NOW + 1)).toBeUndefined();
     expect(recallMachineChoice(f, 'k2', NOW + 1)).toBeUndefined();
+  });
+
+  it.runIf(installed !== undefined && process.getuid?.() === 0)('writes nothing into a cache dir another user owns (root with the caller\'s HOME)', () => {
+    const f = file();
+    const dir = join(f, '..', '..');
+    mkdirSync(dir, { recursive: true });
+    chownSync(dir, 4242, 4242);
+    rememberMachineChoice(f, 'k1', choice, NOW);
+    expect(existsSync(f)).toBe(false);
   });
 
   it.runIf(installed !== undefined)('drops stale entries when it writes', () => {
