@@ -73,10 +73,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     ...(options.target !== undefined ? { target: options.target } : {}),
     buildArgs: options.buildArgs ?? {},
     targetPlatform: platform,
+    ...(timestamp !== undefined ? { timestamp } : {}),
   };
   // a rebuild of the same Dockerfile takes the plan of the last build (checked against the bases below)
   const plans = new PlanCache(join(paths.cache, 'plans'));
-  const planKey = Object.keys(planOpts.buildArgs).length === 0 ? PlanCache.key({ text: df.text, name: df.name, ...(options.target !== undefined ? { target: options.target } : {}), targetPlatform: platform, buildPlatform: hostPlatform() }) : undefined;
+  const planKey = Object.keys(planOpts.buildArgs).length === 0 ? PlanCache.key({ text: df.text, name: df.name, ...(options.target !== undefined ? { target: options.target } : {}), targetPlatform: platform, buildPlatform: hostPlatform(), ...(timestamp !== undefined ? { timestamp } : {}) }) : undefined;
   let remembered = planKey !== undefined && options.noCache !== true ? plans.get(planKey) : undefined;
   let parsed: ParsedDockerfile | undefined;
   const parse = (): ParsedDockerfile => (parsed ??= parseDockerfile(df.text, { file: df.name }));

@@ -34,6 +34,8 @@ export interface PlanInputs {
   target?: string;
   targetPlatform: Platform;
   buildPlatform: Platform;
+  /** --timestamp / SOURCE_DATE_EPOCH: part of the plan's base keys. */
+  timestamp?: number;
 }
 
 interface PlanFile extends RememberedPlan {
@@ -88,7 +90,7 @@ export class PlanCache {
     const code = codeIdentity();
     if (code === null) return undefined;
     const h = createHash('sha256');
-    h.update(JSON.stringify([VERSION, code, inputs.name, inputs.target ?? '', formatPlatform(inputs.targetPlatform), formatPlatform(inputs.buildPlatform)]));
+    h.update(JSON.stringify([VERSION, code, inputs.name, inputs.target ?? '', formatPlatform(inputs.targetPlatform), formatPlatform(inputs.buildPlatform), inputs.timestamp ?? null]));
     h.update('\n');
     h.update(inputs.text);
     return h.digest('hex');

@@ -73,6 +73,7 @@ export function createPlan(df: ParsedDockerfile, options: PlanOptions = {}): Pla
     buildArgs,
     proxy: PROXY_ARGS.filter((k) => Object.prototype.hasOwnProperty.call(buildArgs, k)).map((k) => `${k}=${buildArgs[k] as string}`),
     targetPlatform: [targetPlatform.os, targetPlatform.architecture, targetPlatform.variant].filter((x) => x).join('/'),
+    ...(options.timestamp !== undefined ? { timestamp: options.timestamp } : {}),
     diag,
     consumed,
     stagePart(name: string, i: number): CacheKeyPart {

@@ -22,6 +22,8 @@ export interface StagePlanning {
   proxy: string[];
   /** `os/arch[/variant]` of the target platform, for stages without FROM --platform. */
   targetPlatform: string;
+  /** --timestamp / SOURCE_DATE_EPOCH, when given: a base key part. */
+  timestamp?: number;
   diag: Diagnostics;
   /** ARG names consumed (for the unused --build-arg warning). */
   consumed: Set<string>;
@@ -69,6 +71,7 @@ export function planStage(s: ResolvedStage, info: BaseImageInfo | undefined, p: 
     : s.base.kind === 'image' ? [{ name: 'base', value: `image:${s.base.ref}${info?.digest ? `@${info.digest}` : ''}` }]
     : [p.stagePart('base', s.base.stage)];
   baseParts.push({ name: 'platform', value: s.platform ?? p.targetPlatform });
+  if (p.timestamp !== undefined) baseParts.push({ name: 'timestamp', value: String(p.timestamp) });
   const stage: PlanStage = {
     index: s.index,
     ...(s.from.stageName ? { name: s.from.stageName } : {}),

@@ -251,6 +251,12 @@ export interface PlanOptions {
   buildPlatform?: import('../oci/types.js').Platform;
   /** Platform of the image built (TARGETPLATFORM...); default buildPlatform. */
   targetPlatform?: import('../oci/types.js').Platform;
+  /**
+   * --timestamp / SOURCE_DATE_EPOCH (seconds): layers built under it have clamped file times and
+   * history, so it is part of every stage's base key (a layer built without it is never reused
+   * under it, and the reverse).
+   */
+  timestamp?: number;
   /** Looks up a base image by its expanded FROM reference (after a first plan, the executor may plan again with this). */
   baseImage?: (ref: string) => BaseImageInfo | undefined;
 }

@@ -72,19 +72,28 @@ describe('slipway build: a fully cached rebuild', () => {
     expect(img.config.created).toBe(mine[5]?.created);
   });
 
-  it('SOURCE_DATE_EPOCH still sets the image and metadata history times', async () => {
+  it('SOURCE_DATE_EPOCH sets every history time, never reuses layers built without it, and is cached under it', async () => {
     const root = mkdtempSync(join(tmpdir(), 'slipway-rebuild-sde-'));
     const ctx = makeContext({ Dockerfile: dockerfile('1'), 'a.txt': 'a\n' });
     const plain = await slipway(['build', '--root', root, '-q', ctx]);
     expect(plain.code, plain.stderr).toBe(0);
     const out = join(root, 'out');
-    const sde = await slipway(['build', '--root', root, '-q', '--output', `type=oci,dest=${out}`, ctx], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
+    const sdeBuild = (dest: string) =>
+      slipway(['build', '--root', root, '--progress', 'plain', '--output', `type=oci,dest=${dest}`, ctx], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
+    const sde = await sdeBuild(out);
     expect(sde.code, sde.stderr).toBe(0);
+    // the RUN and COPY layers of the build without it have unclamped times: not reused
+    expect(sde.stderr).not.toMatch(/CACHED/);
     const img = (await readLayout(out)).image;
     expect(img.config.created).toBe('2023-11-14T22:13:20Z');
-    const meta = (img.config.history ?? []).slice(-6).filter((h) => h.empty_layer === true);
-    expect(meta).toHaveLength(4);
-    for (const h of meta) expect(h.created).toBe('2023-11-14T22:13:20Z');
+    const mine = (img.config.history ?? []).slice(-6);
+    expect(mine.filter((h) => h.empty_layer === true)).toHaveLength(4);
+    for (const h of mine) expect(h.created).toBe('2023-11-14T22:13:20Z');
+    // the same epoch again: cached, same image
+    const again = await sdeBuild(join(root, 'out2'));
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr.match(/CACHED/g)).toHaveLength(2);
+    expect((await readLayout(join(root, 'out2'))).image.id).toBe(img.id);
   });
 
   it('re-reads a context file edited in place with its old mtime put back (the ctime moved)', async () => {
