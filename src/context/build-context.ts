@@ -1,4 +1,5 @@
-import { createHash, hash as cryptoHash } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, readSync, type ReadStream } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
@@ -27,6 +28,9 @@ const SYNC_READ_MAX = 1 << 20;
 /** Big files hashed at once (their reads overlap; the hashing itself is on this thread). */
 const BIG_FILE_READS = 3;
 /** Bytes of hashed small files kept per build for the COPY step (ContextEntry.content). */
+/** One-shot sha256 (crypto.hash, Node >= 20.12; a Hash object on older 20.x). */
+const sha256Hex: (data: Buffer) => string =
+  typeof nodeCrypto.hash === 'function' ? (data) => nodeCrypto.hash('sha256', data, 'hex') : (data) => createHash('sha256').update(data).digest('hex');
 const KEEP_BUDGET = 32 << 20;
 let readBuffer: Buffer | undefined;
 
@@ -45,7 +49,7 @@ function digestSmallFile(path: string, size: number, keep: boolean): { digest: s
     if (n < buf.length) {
       // a short read of a regular file is its end: one read() for a small file, not two
       const data = buf.subarray(0, n);
-      const digest = `sha256:${cryptoHash('sha256', data, 'hex')}`;
+      const digest = `sha256:${sha256Hex(data)}`;
       return keep ? { digest, bytes: data } : { digest };
     }
     const h = createHash('sha256').update(buf);
