@@ -207,10 +207,10 @@ class Applier {
     const parentComps = comps.slice(0, -1);
 
     if (base.startsWith(WHITEOUT_PREFIX)) {
-      await this.whiteout(e, parentComps, base);
+      this.whiteout(e, parentComps, base);
       return;
     }
-    const parent = (await this.parentDir(parentComps, e.name, true)) as string;
+    const parent = this.scoped.resolveDir(parentComps, e.name, true, (rel) => this.implicitParent(rel)) as string;
     const rel = joinRel(parent, base);
     const p = this.scoped.abs(rel);
     // a path this layer made, or a hard link's target, may still be being written: wait for those writes
@@ -401,27 +401,11 @@ class Applier {
     return true;
   }
 
-  /**
-   * Resolves (and with `create`, makes) an entry's parent dir inside the root. A file of this
-   * layer still being written may be created between resolveDir's lstat and its mkdir (EEXIST):
-   * then the writes are waited for and the parent resolved again, giving what a sync unpack gives.
-   */
-  private async parentDir(comps: readonly string[], name: string, create: boolean): Promise<string | undefined> {
-    try {
-      return this.scoped.resolveDir(comps, name, create, (rel) => this.implicitParent(rel));
-    } catch (err) {
-      if (this.jobs.size === 0 || (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      await this.drain();
-      this.scoped.invalidate();
-      return this.scoped.resolveDir(comps, name, create, (rel) => this.implicitParent(rel));
-    }
-  }
-
-  private async whiteout(e: TarEntry, parentComps: string[], base: string): Promise<void> {
+  private whiteout(e: TarEntry, parentComps: string[], base: string): void {
     const overlay = this.opts.mode === 'overlay';
     const hidden = base.slice(WHITEOUT_PREFIX.length);
     if (hidden === '' || hidden === '.' || hidden === '..') throw new UnsafePathError(e.name, 'is a whiteout for an invalid name');
-    const parent = await this.parentDir(parentComps, e.name, overlay);
+    const parent = this.scoped.resolveDir(parentComps, e.name, overlay, (rel) => this.implicitParent(rel));
     if (parent === undefined) return; // nothing below to hide
     if (base === OPAQUE_WHITEOUT) {
       if (overlay) this.opaque.add(parent);
