@@ -5,7 +5,6 @@ import {
   lstatSync, lutimesSync, mkdirSync, openSync, readFileSync, readlinkSync, readdirSync, rmSync, symlinkSync, utimesSync, writeSync,
   type Stats,
 } from 'node:fs';
-import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { decompressed } from './compression.js';
@@ -16,12 +15,6 @@ import { DEFAULT_TAR_LIMITS, type TarEntry, TarFormatError, TarLimitError, type 
 import { type XattrWrite, isPortableXattr, writeXattrs } from './xattrs.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
-
-/** Files up to this size are written on the thread pool while the tar is read on (overlay mode, empty dir). */
-const ASYNC_FILE_MAX = 1 << 20;
-/** Async file writes in flight, and the file bytes they may hold. */
-const MAX_JOBS = 8;
-const MAX_JOB_BYTES = 16 << 20;
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 
 export interface ApplyOptions {
@@ -108,7 +101,6 @@ export async function applyLayer(input: Readable | AsyncIterable<Buffer>, root: 
     }
     await a.finish();
   } catch (e) {
-    await a.settle();
     if (input && typeof (input as Readable).destroy === 'function') (input as Readable).destroy();
     throw classify(e, opts.layer);
   }
@@ -155,14 +147,6 @@ class Applier {
    * holds every path written or implicitly created), so new paths skip the lstat.
    */
   private readonly fresh: boolean;
-  /** Small-file writes running on the thread pool (fresh only), the bytes they hold, the first failure. */
-  private readonly jobs = new Set<Promise<void>>();
-  /** Root-relative paths of the files those writes create. */
-  private readonly pendingFiles = new Set<string>();
-  private jobBytes = 0;
-  private jobError: unknown;
-  /** Name of the entry being applied (for errors raised in callbacks). */
-  private current = '';
   /** Opaque dirs written (overlay mode), set by finish(). */
   opaqueDirs: string[] = [];
   private chownWarned = false;
@@ -195,7 +179,6 @@ class Applier {
 
   async entry(e: TarEntry): Promise<void> {
     this.count += 1;
-    this.current = e.name;
     const comps = entryComponents(e.name);
     if (comps.length === 0) {
       if (e.type !== 'dir') throw new UnsafePathError(e.name, 'replaces the root directory with a non-directory');
@@ -213,8 +196,6 @@ class Applier {
     const parent = this.scoped.resolveDir(parentComps, e.name, true, (rel) => this.implicitParent(rel)) as string;
     const rel = joinRel(parent, base);
     const p = this.scoped.abs(rel);
-    // a path this layer made, or a hard link's target, may still be being written: wait for those writes
-    if (this.jobs.size > 0 && (e.type === 'hardlink' || this.thisLayer.has(rel))) await this.drain();
     const existing = this.fresh && !this.thisLayer.has(rel) ? undefined : lstatMaybe(p);
     if (existing !== undefined && !(existing.isDirectory() && e.type === 'dir')) {
       if (e.type === 'hardlink' && this.sameAsLinkTarget(e, existing)) {
@@ -305,19 +286,7 @@ class Applier {
     throw new UnsafePathError(e.name, `is a hard link to ${JSON.stringify(e.linkname)}, which does not exist`);
   }
 
-  /** Waits for every async write; throws the first failure. */
-  private async drain(): Promise<void> {
-    while (this.jobs.size > 0) await Promise.race(this.jobs);
-    if (this.jobError !== undefined) throw this.jobError;
-  }
-
-  /** Waits for every async write, ignoring failures (on the way out after an error). */
-  async settle(): Promise<void> {
-    while (this.jobs.size > 0) await Promise.race(this.jobs);
-  }
-
   private async writeFile(e: TarEntry, p: string, rel: string): Promise<void> {
-    if (this.fresh && e.size <= ASYNC_FILE_MAX) return this.writeFileAsync(e, p, rel);
     const fd = openSync(p, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     try {
       for await (const chunk of e.body) {
@@ -331,60 +300,6 @@ class Applier {
       futimesSync(fd, e.mtime, e.mtime);
     } finally {
       closeSync(fd);
-    }
-  }
-
-  /**
-   * A small file into an empty overlay dir: its bytes are read from the tar now, and it is
-   * created, written and given its owner, mode and mtime on the thread pool while the next
-   * entries are read. Its parent dirs exist already; anything that could depend on it (a
-   * later entry at the same path, a hard link, finish()) drains the writes first.
-   */
-  private async writeFileAsync(e: TarEntry, p: string, rel: string): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of e.body) {
-      this.bytes += chunk.length;
-      if (this.bytes > this.maxLayerSize) throw new TarLimitError(e.name, `layer content exceeds ${this.maxLayerSize} bytes`);
-      chunks.push(chunk);
-    }
-    while (this.jobs.size >= MAX_JOBS || (this.jobs.size > 0 && this.jobBytes + e.size > MAX_JOB_BYTES)) await Promise.race(this.jobs);
-    if (this.jobError !== undefined) throw this.jobError;
-    const job: Promise<void> = this.writeOnPool(e, p, rel, chunks)
-      .catch((err: unknown) => {
-        this.jobError ??= err;
-      })
-      .finally(() => {
-        this.jobs.delete(job);
-        this.pendingFiles.delete(rel);
-        this.jobBytes -= e.size;
-      });
-    this.jobs.add(job);
-    this.pendingFiles.add(rel);
-    this.jobBytes += e.size;
-  }
-
-  private async writeOnPool(e: TarEntry, p: string, rel: string, chunks: Buffer[]): Promise<void> {
-    const fh = await open(p, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
-    try {
-      let written = chunks.length > 0 ? (await fh.writev(chunks)).bytesWritten : 0;
-      if (written < e.size) {
-        // a short writev (rare): the rest one write at a time
-        const all = Buffer.concat(chunks);
-        while (written < all.length) written += (await fh.write(all, written, all.length - written, written)).bytesWritten;
-      }
-      if (this.chown) {
-        try {
-          await fh.chown(e.uid, e.gid);
-        } catch (err) {
-          this.own(() => {
-            throw err;
-          }, rel);
-        }
-      }
-      await fh.chmod(e.mode & 0o7777);
-      await fh.utimes(e.mtime, e.mtime);
-    } finally {
-      await fh.close();
     }
   }
 
@@ -461,8 +376,6 @@ class Applier {
    * turn `home/user` (1000:1000 below) into root's.
    */
   private implicitParent(rel: string): void {
-    // a file of this layer whose write has not created it yet: the same refusal as when it has
-    if (this.pendingFiles.has(rel)) throw new UnsafePathError(this.current, `has a parent that is not a directory (${rel})`);
     this.thisLayer.add(rel);
     if (this.opts.mode !== 'overlay') return;
     for (const lower of this.opts.lowerDirs ?? []) {
@@ -478,7 +391,6 @@ class Applier {
   }
 
   async finish(): Promise<void> {
-    await this.drain();
     this.scoped.invalidate();
     if (this.opts.mode === 'overlay') {
       const list = [...this.whiteouts].filter((w) => !this.thisLayer.has(w) && this.isRealPath(w.split('/').slice(0, -1).join('/')));
