@@ -22,14 +22,16 @@ afterAll(() => {
 describe('OCI runtime choice', () => {
   it.skipIf(skip)('probes crun then runc once, remembers the choice in the store, and says why', async () => {
     const store = join(base, 'store-default');
-    const r = await slipway(['run-step', '--debug', '--root', store, '--rootfs', join(base, 'rootfs'), '--', 'true']);
+    // an empty machine cache: this run probes
+    const env = { XDG_CACHE_HOME: mkdtempSync(join(base, 'cache-')) };
+    const r = await slipway(['run-step', '--debug', '--root', store, '--rootfs', join(base, 'rootfs'), '--', 'true'], { env });
     expect(r.code).toBe(0);
     const m = /runtime: oci \((\w+): ([^)]+)\)/.exec(r.stderr);
     expect(m).not.toBeNull();
     const remembered = JSON.parse(readFileSync(join(store, 'tmp', 'oci-runtime.json'), 'utf8')) as { name: string; path: string; reason: string };
     expect(remembered.name).toBe(m![1]);
     if (haveTool('crun') && remembered.name === 'runc') expect(remembered.reason).toMatch(/^crun: /);
-    const again = await slipway(['info', '--root', store, '--format', 'json']);
+    const again = await slipway(['info', '--root', store, '--format', 'json'], { env });
     expect((JSON.parse(again.stdout) as { ociRuntime: { reason: string } }).ociRuntime.reason).toMatch(/\(remembered\)$/);
   });
 
