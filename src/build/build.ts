@@ -268,7 +268,7 @@ async function removeStaleTemps(tmp: string): Promise<void> {
   const names = await readdir(tmp).catch(() => [] as string[]);
   await Promise.all(
     names.map(async (n) => {
-      const m = /^(?:copy|run|oci-archive)-(\d+)-/.exec(n);
+      const m = /^(?:copy|run|oci-archive|base)-(\d+)-/.exec(n);
       if (m && !pidAlive(Number(m[1]))) await rm(join(tmp, n), { recursive: true, force: true }).catch(() => undefined);
     }),
   );
