@@ -145,13 +145,21 @@ export interface BootOptions {
   wasmTierUp?: boolean;
 }
 
+/**
+ * V8 flags of the CLI process, set before the bundle compiles (V8 rejects a code cache made
+ * under other flags, so every CLI process sets the same). undici parses HTTP with llhttp
+ * compiled to WebAssembly; by default V8 also re-compiles it with TurboFan on a background
+ * thread, and a short command's exit waits for that (~40 ms of a ~150 ms small pull here).
+ * The baseline (Liftoff) code is fast enough for header parsing: body bytes are not parsed.
+ * The CLI process only; the library leaves V8 alone.
+ */
+export function applyCliV8Flags(): void {
+  setFlagsFromString('--liftoff-only');
+}
+
 /** Runs the CLI (see the top of this file); returns the exit code. */
 export async function boot(argv: string[], io: MainIO, opts: BootOptions = {}): Promise<number> {
-  // undici parses HTTP with llhttp compiled to WebAssembly. By default V8 also re-compiles it
-  // with TurboFan on a background thread, and a short command's exit then waits for that
-  // (~40 ms of a ~150 ms small pull here). The baseline (Liftoff) code is fast enough for
-  // header parsing: body bytes are not parsed. The CLI process only; the library is untouched.
-  if (opts.wasmTierUp !== true) setFlagsFromString('--liftoff-only');
+  if (opts.wasmTierUp !== true) applyCliV8Flags();
   const dist = opts.dist ?? join(dirname(fileURLToPath(import.meta.url)), '..');
   const bundle = findBundle(join(dist, 'bundle', 'cli'));
   const plain = join(dist, 'cli', 'main.js');

@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDirs } from '../../src/oci/make-dirs.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { STALE_CACHE_MS, boot, cacheCommand, codeCacheDir, codeCacheName, findBundle, readTrusted, runBundle, writeCodeCache } from '../../src/cli/boot.js';
+import { STALE_CACHE_MS, applyCliV8Flags, boot, cacheCommand, codeCacheDir, codeCacheName, findBundle, readTrusted, runBundle, writeCodeCache } from '../../src/cli/boot.js';
 
 const BOOT = pathToFileURL(join(REPO_ROOT, 'dist', 'cli', 'boot.js')).href;
 
@@ -167,13 +167,14 @@ describe('boot: the pieces', () => {
   it('compiles with the cached code V8 made for the same source', () => {
     const f = join(dir, 'slipway-CCCC0000.cjs');
     writeFileSync(f, BUNDLE);
+    applyCliV8Flags(); // as boot() does in every CLI process: a cache made under other flags is rejected
     const first = runBundle(f, undefined);
     expect(first.exports.COMMANDS.map((c) => c.name)).toEqual(['build', 'pull']);
     const data = first.script.createCachedData();
     writeFileSync(join(dir, 'c.v8'), data);
     // another process (this one would answer from V8's in-memory compilation cache)
     const rejected = () =>
-      execFileSync(process.execPath, ['--input-type=module', '-e', `import { runBundle } from ${JSON.stringify(BOOT)}; import { readFileSync } from 'node:fs'; process.stdout.write(String(runBundle(${JSON.stringify(f)}, readFileSync(${JSON.stringify(join(dir, 'c.v8'))})).script.cachedDataRejected));`], { encoding: 'utf8' });
+      execFileSync(process.execPath, ['--input-type=module', '-e', `import { runBundle, applyCliV8Flags } from ${JSON.stringify(BOOT)}; import { readFileSync } from 'node:fs'; applyCliV8Flags(); process.stdout.write(String(runBundle(${JSON.stringify(f)}, readFileSync(${JSON.stringify(join(dir, 'c.v8'))})).script.cachedDataRejected));`], { encoding: 'utf8' });
     expect(existsSync(fileURLToPath(BOOT)), 'dist/ is built (npm run build)').toBe(true);
     expect(rejected()).toBe('false');
     writeFileSync(f, `${BUNDLE}\n// changed\n`);
