@@ -10,6 +10,31 @@ import { SnapshotError } from './errors.js';
 
 const gzip = promisify(gzipCb);
 
+/** Bytes sampled from a gzip member to tell whether it compresses: 4 slices of 8 KiB. */
+const SAMPLE_SLICE = 8 << 10;
+const SAMPLE_SLICES = 4;
+
+/**
+ * Whether a member of `data` is worth compressing: 4 slices spread over it, deflated at
+ * level 1, shrink by at least 2%. Already-compressed or random data (packed binaries,
+ * archives, media) does not, and deflating it costs most of a commit's CPU for nothing: such a
+ * member is written as stored deflate blocks (level 0), still plain gzip to every reader.
+ * A function of the bytes alone, so the layer stays reproducible.
+ */
+export async function worthCompressing(data: Buffer): Promise<boolean> {
+  if (data.length < SAMPLE_SLICE * SAMPLE_SLICES * 2) return true;
+  const step = Math.floor(data.length / SAMPLE_SLICES);
+  const sample = Buffer.concat(Array.from({ length: SAMPLE_SLICES }, (_, i) => data.subarray(i * step, i * step + SAMPLE_SLICE)));
+  const probe = await gzip(sample, { level: 1 });
+  return probe.length - 18 < sample.length * 0.98; // 18: gzip header and trailer
+}
+
+/** One gzip member of `data` at `level`, or stored (level 0) when it does not compress. */
+async function gzipMember(data: Buffer, level: number, chunkSize: number): Promise<Buffer> {
+  const effective = level > 0 && !(await worthCompressing(data)) ? 0 : level;
+  return gzip(data, { level: effective, memLevel: 9, chunkSize });
+}
+
 function shrank(where: string, size: number, got: number): SnapshotError {
   return new SnapshotError(
     `${where} shrank while it was being read into the layer (${got} of ${size} bytes)`,
@@ -214,8 +239,9 @@ export class LayerSink {
       case 'gzip': {
         // memLevel 9 (zlib's largest hash table; default 8): about a quarter less CPU
         // for tars of small files, same ratio. Part of the output's definition: the
-        // compressed bytes (layer digest) depend on it, the diffID does not.
-        const job = gzip(data, { level: this.opts.level ?? 6, memLevel: 9, chunkSize: this.blockSize + (64 << 10) }).then((g) => {
+        // compressed bytes (layer digest) depend on it, the diffID does not. So is the
+        // stored-member rule for incompressible blocks (worthCompressing).
+        const job = gzipMember(data, this.opts.level ?? 6, this.blockSize + (64 << 10)).then((g) => {
           g[9] = 0xff; // OS byte: "unknown", so output does not depend on the host (zlib writes 3 or 19)
           if (this.spare.length < 4) this.spare.push(full); // input consumed: recycle the block
           return g;
