@@ -70,8 +70,10 @@ import { mkdirSync, rmSync } from 'node:fs';
 const [mode, dir, tmp, compression = 'gzip'] = process.argv.slice(2);
 const t0 = process.hrtime.bigint();
 let r;
-if (mode === 'overlay') r = await diffOverlay(dir, { tmpDir: tmp, compression });
-else { const empty = tmp + '/empty'; mkdirSync(empty, { recursive: true }); r = await diffTrees(empty, dir, { tmpDir: tmp, xattrs: false, compression }); }
+// gzip at pigz's default level 6, like for like with the tar|pigz pipeline (slipway's own default is 5)
+const level = compression === 'gzip' ? 6 : undefined;
+if (mode === 'overlay') r = await diffOverlay(dir, { tmpDir: tmp, compression, level });
+else { const empty = tmp + '/empty'; mkdirSync(empty, { recursive: true }); r = await diffTrees(empty, dir, { tmpDir: tmp, xattrs: false, compression, level }); }
 const ms = Number(process.hrtime.bigint() - t0) / 1e6;
 rmSync(r.path);
 const cpu = process.cpuUsage();

@@ -44,7 +44,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   push: { type: 'boolean', description: 'push every -t tag to its registry (= --output type=registry)' },
   jobs: { type: 'string', value: 'N', description: 'stages built in parallel (default: cores)' },
   compression: { type: 'string', value: 'gzip|zstd|none', description: 'layer compression (default gzip)' },
-  'compression-level': { type: 'string', value: 'N', description: 'gzip 1-9 or zstd 1-19 (1 is fastest)' },
+  'compression-level': { type: 'string', value: 'N', description: 'gzip 1-9 (default 5) or zstd 1-19 (default 3); 1 is fastest' },
   timestamp: { type: 'string', value: 'SECONDS', description: 'clamp mtimes and set created (default $SOURCE_DATE_EPOCH)' },
   ...REGISTRY_OPTIONS,
 };
