@@ -28,7 +28,8 @@ describe('the CLI bundle', () => {
   });
 
   it('has no dynamic import() and no import.meta left (a code-cached script cannot import; CommonJS has no import.meta)', () => {
-    const text = readFileSync(bundle!, 'utf8');
+    // code only: bundled undici keeps JSDoc types such as {import('net').Socket} in comments
+    const text = readFileSync(bundle!, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
     expect(text.match(/(?<![\w$.])import\s*\(/g)).toBeNull();
     expect(text.match(/import\.meta/g)).toBeNull();
   });

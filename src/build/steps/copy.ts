@@ -1,4 +1,5 @@
 import { createWriteStream } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -48,7 +49,8 @@ async function download(ctx: ExecContext, url: string, dir: string, checksum: st
   const file = join(dir, `download-${name}`);
   let res;
   try {
-    const { fetch } = await import('undici');
+    // the whole undici package (fetch) only for ADD of a URL: loaded at run time, kept out of the CLI bundle
+    const { fetch } = createRequire(import.meta.url)('undici') as typeof import('undici');
     res = await fetch(url, { redirect: 'follow' });
   } catch (e) {
     throw new AddSourceError(`${where}: ADD ${url}: ${errorMessage(e)}`, 'check the URL and the network', e);

@@ -120,7 +120,8 @@ export class RegistryClient {
   private readonly apiHost: string;
   private readonly insecure: boolean;
   private readonly explicitInsecure: boolean;
-  private readonly agent: Agent;
+  /** Made on first use: undici loads only when a request is sent. */
+  private agentReady: Promise<Agent> | undefined;
   private readonly retry: RetryPolicy;
   private readonly auth: RegistryAuthorizer;
   private readonly userAgent: string;
@@ -135,8 +136,23 @@ export class RegistryClient {
     this.insecure = this.explicitInsecure || isLoopbackHost(registry);
     this.retry = opts.retry ?? DEFAULT_RETRY_POLICY;
     this.userAgent = opts.userAgent ?? 'slipway';
+    const lookup = opts.credentials;
+    this.auth = new RegistryAuthorizer(
+      async () => (lookup ? lookup(registry) : undefined),
+      (c, scopes, creds) => this.fetchToken(c, scopes, creds),
+    );
+  }
+
+  private agent(): Promise<Agent> {
+    this.agentReady ??= undici().then((u) => this.makeAgent(u.Agent));
+    return this.agentReady;
+  }
+
+  private makeAgent(AgentClass: typeof Agent): Agent {
+    const opts = this.opts;
+    const registry = this.registry;
     const extra = (opts.tlsCaFiles ?? []).map((f) => readFileSync(f, 'utf8'));
-    this.agent = new (undici().Agent)({
+    return new AgentClass({
       connections: opts.connections ?? 16,
       keepAliveTimeout: 30_000,
       connect: {
@@ -147,15 +163,11 @@ export class RegistryClient {
         ...(this.explicitInsecure ? { rejectUnauthorized: false } : {}),
       },
     });
-    const lookup = opts.credentials;
-    this.auth = new RegistryAuthorizer(
-      async () => (lookup ? lookup(registry) : undefined),
-      (c, scopes, creds) => this.fetchToken(c, scopes, creds),
-    );
   }
 
-  private http(opts: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
-    return undici().request.call(this.agent, opts);
+  private async http(opts: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
+    const [agent, u] = await Promise.all([this.agent(), undici()]);
+    return u.request.call(agent, opts);
   }
 
   emit(e: RegistryEvent): void {
@@ -164,7 +176,9 @@ export class RegistryClient {
 
   /** Drops every connection (requests still running fail). */
   async close(): Promise<void> {
-    await this.agent.destroy();
+    const agent = this.agentReady;
+    this.agentReady = undefined;
+    if (agent) await (await agent).destroy();
   }
 
   /** `https://host` or `http://host`, decided once by pinging /v2/. */
