@@ -10,6 +10,7 @@
  */
 export { SlipwayError, UsageError, errorMessage } from './oci/errors.js';
 export { makeDirs } from './oci/make-dirs.js';
+export { readTrusted, slipwayCacheDir } from './oci/private-cache.js';
 
 /**
  * For a non-root process outside slipway's user namespace: detects the build mode and,

@@ -19,13 +19,13 @@
  * modules (dist/cli/main.js) run instead. An installed package has no src/ and always runs
  * the bundle (npm gives extracted files arbitrary mtimes).
  */
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import vm from 'node:vm';
-import { makeDirs } from '../startup.js';
+import { makeDirs, readTrusted, slipwayCacheDir } from '../startup.js';
 import type { MainIO } from './main.js';
 
 type MainFn = (argv: string[], io: MainIO) => Promise<number>;
@@ -54,8 +54,8 @@ function mtime(path: string): number {
 
 /** $XDG_CACHE_HOME/slipway/code, else ~/.cache/slipway/code; undefined without either (absolute) variable. */
 export function codeCacheDir(env: NodeJS.ProcessEnv): string | undefined {
-  const base = env.XDG_CACHE_HOME?.startsWith('/') ? env.XDG_CACHE_HOME : env.HOME?.startsWith('/') ? join(env.HOME, '.cache') : undefined;
-  return base === undefined ? undefined : join(base, 'slipway', 'code');
+  const base = slipwayCacheDir(env);
+  return base === undefined ? undefined : join(base, 'code');
 }
 
 /**
@@ -72,21 +72,6 @@ export function cacheCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
 /** The cache file name for `command` with `bundle` on this Node. */
 export function codeCacheName(bundle: string, command: string): string {
   return `${basename(bundle, '.cjs')}-${process.version}-${process.arch}-${command}.v8`;
-}
-
-/** The file's bytes when this uid owns it and neither group nor others may write it. */
-export function readTrusted(file: string): Buffer | undefined {
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, 'r');
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.uid !== (process.getuid?.() ?? 0) || (st.mode & 0o022) !== 0) return undefined;
-    return readFileSync(fd);
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }
 
 /** Caches of other bundles (older builds, other installs) are deleted once this old. */

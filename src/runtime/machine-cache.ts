@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { makeDirs } from '../oci/make-dirs.js';
+import { readTrusted, slipwayCacheDir } from '../oci/private-cache.js';
 
 /**
  * Host facts a build probes by running something (which OCI runtime works, whether overlay
@@ -15,27 +16,48 @@ export const MACHINE_FACT_MAX_AGE_MS = 24 * 3600 * 1000;
 
 /** `$XDG_CACHE_HOME/slipway/<name>.json`, else ~/.cache/…; undefined without either (absolute) variable. */
 export function machineCacheFile(env: Record<string, string | undefined>, name: string): string | undefined {
-  const base = env.XDG_CACHE_HOME?.startsWith('/') ? env.XDG_CACHE_HOME : env.HOME?.startsWith('/') ? join(env.HOME, '.cache') : undefined;
-  return base === undefined ? undefined : join(base, 'slipway', `${name}.json`);
+  const base = slipwayCacheDir(env);
+  return base === undefined ? undefined : join(base, `${name}.json`);
 }
 
-function readOr(p: string): string | null {
-  try {
-    return readFileSync(p, 'utf8');
-  } catch {
-    return null;
-  }
+/** Where an environment key's parts are read from; tests pass their own. */
+export interface KeySources {
+  readFile(path: string): string | undefined;
+  /** Target of a symlink (namespace links read like "pid:[4026531836]"). */
+  readLink(path: string): string | undefined;
+  /** Identity of a file's contents: device, inode, size, mtime, ctime. */
+  fileIdentity(path: string): string | undefined;
 }
 
-/** Identity of a file's contents (path, device, inode, size, times), or null when missing. */
-function binary(p: string | undefined): string | null {
-  if (p === undefined) return null;
-  try {
-    const st = statSync(p, { bigint: true });
-    return `${p}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-  } catch {
-    return null;
-  }
+/** The real machine as key source. */
+export const hostKeySources: KeySources = {
+  readFile(p) {
+    try {
+      return readFileSync(p, 'utf8');
+    } catch {
+      return undefined;
+    }
+  },
+  readLink(p) {
+    try {
+      return readlinkSync(p);
+    } catch {
+      return undefined;
+    }
+  },
+  fileIdentity(p) {
+    try {
+      const st = statSync(p, { bigint: true });
+      return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+/** The values of `fields` in /proc/self/status text (null where a line is missing). */
+export function statusFields(status: string, fields: readonly string[]): (string | null)[] {
+  return fields.map((k) => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim() ?? null);
 }
 
 /**
@@ -43,26 +65,23 @@ function binary(p: string | undefined): string | null {
  * credentials and id maps, seccomp and no_new_privs, the cgroup layout and namespace,
  * and the programs the probe runs (`binaries`, by identity).
  */
-export function environmentKey(binaries: readonly (string | undefined)[]): string {
-  const status = readOr('/proc/self/status') ?? '';
-  let cgroupNs: string | null = null;
-  try {
-    cgroupNs = readlinkSync('/proc/self/ns/cgroup');
-  } catch {
-    /* none */
-  }
+export function environmentKey(binaries: readonly (string | undefined)[], src: KeySources = hostKeySources): string {
+  const read = (p: string): string | null => src.readFile(p) ?? null;
   const parts = {
     v: 1,
-    boot: readOr('/proc/sys/kernel/random/boot_id'),
+    boot: read('/proc/sys/kernel/random/boot_id'),
     kernel: release(),
-    filesystems: readOr('/proc/filesystems'),
-    uidMap: readOr('/proc/self/uid_map'),
-    gidMap: readOr('/proc/self/gid_map'),
-    status: ['Uid', 'Gid', 'CapEff', 'CapBnd', 'NoNewPrivs', 'Seccomp'].map((k) => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? null),
-    cgroup: readOr('/proc/self/cgroup'),
-    cgroupMounts: (readOr('/proc/self/mountinfo') ?? '').split('\n').filter((l) => / - cgroup2? /.test(l)).map((l) => l.split(' - ')[1]).sort(),
-    cgroupNs,
-    binaries: binaries.map(binary),
+    filesystems: read('/proc/filesystems'),
+    uidMap: read('/proc/self/uid_map'),
+    gidMap: read('/proc/self/gid_map'),
+    status: statusFields(read('/proc/self/status') ?? '', ['Uid', 'Gid', 'CapEff', 'CapBnd', 'NoNewPrivs', 'Seccomp']),
+    cgroup: read('/proc/self/cgroup'),
+    cgroupMounts: (read('/proc/self/mountinfo') ?? '').split('\n').filter((l) => / - cgroup2? /.test(l)).map((l) => l.split(' - ')[1]).sort(),
+    cgroupNs: src.readLink('/proc/self/ns/cgroup') ?? null,
+    binaries: binaries.map((p) => {
+      const id = p === undefined ? undefined : src.fileIdentity(p);
+      return id === undefined ? null : `${p}:${id}`;
+    }),
   };
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
@@ -74,17 +93,13 @@ interface Entry {
 
 /** Entries of the file, or none when it is missing, unreadable or not safely ours. */
 function entries(file: string): Record<string, Entry> {
-  let fd: number | undefined;
+  const bytes = readTrusted(file);
+  if (bytes === undefined) return {};
   try {
-    fd = openSync(file, 'r');
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.uid !== (process.getuid?.() ?? 0) || (st.mode & 0o022) !== 0) return {};
-    const data = JSON.parse(readFileSync(fd, 'utf8')) as { v?: number; entries?: Record<string, Entry> };
+    const data = JSON.parse(bytes.toString('utf8')) as { v?: number; entries?: Record<string, Entry> };
     return data.v === 2 && data.entries && typeof data.entries === 'object' ? data.entries : {};
   } catch {
     return {};
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -7,7 +7,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDirs } from '../../src/oci/make-dirs.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { STALE_CACHE_MS, applyCliV8Flags, boot, cacheCommand, codeCacheDir, codeCacheName, findBundle, readTrusted, runBundle, writeCodeCache } from '../../src/cli/boot.js';
+import { STALE_CACHE_MS, applyCliV8Flags, boot, cacheCommand, codeCacheDir, codeCacheName, findBundle, runBundle, writeCodeCache } from '../../src/cli/boot.js';
+import { readTrusted } from '../../src/startup.js';
 
 const BOOT = pathToFileURL(join(REPO_ROOT, 'dist', 'cli', 'boot.js')).href;
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, readlinkSync, statSync, unlinkSync } from 'node:fs';
-import { MACHINE_FACT_MAX_AGE_MS, machineCacheFile, recallMachineFact, rememberMachineFact } from '../machine-cache.js';
+import { unlinkSync } from 'node:fs';
+import { MACHINE_FACT_MAX_AGE_MS, machineCacheFile, recallMachineFact, rememberMachineFact, statusFields, type KeySources } from '../machine-cache.js';
 import type { NamespaceProbe } from './facts.js';
 
 /**
@@ -24,14 +24,9 @@ export interface NamespaceProbeOutcome {
   mountNamespace: NamespaceProbe | undefined;
 }
 
-/** What the key is made of; tests pass their own. */
-export interface ProbeKeySources {
-  readFile(path: string): string | undefined;
-  /** Target of a symlink (namespace links read like "pid:[4026531836]"). */
-  readLink(path: string): string | undefined;
-  /** Identity of a file's contents: device, inode, size, mtime. */
-  fileIdentity(path: string): string | undefined;
-}
+/** What the key is made of (the machine cache's key sources); tests pass their own. */
+export type ProbeKeySources = KeySources;
+export { hostKeySources } from '../machine-cache.js';
 
 /** Files whose whole contents go into the key. */
 export const PROBE_KEY_FILES = [
@@ -58,11 +53,11 @@ export const MAX_AGE_MS = MACHINE_FACT_MAX_AGE_MS;
 
 /** The key for the probes in this environment, run with the unshare binary at `unshare`. */
 export function namespaceProbeKey(src: ProbeKeySources, unshare: string): string {
-  const status = src.readFile('/proc/self/status') ?? '';
+  const status = statusFields(src.readFile('/proc/self/status') ?? '', PROBE_KEY_STATUS_FIELDS);
   const parts = {
     v: 1,
     files: PROBE_KEY_FILES.map((f) => [f, src.readFile(f) ?? null]),
-    status: PROBE_KEY_STATUS_FIELDS.map((k) => [k, new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim() ?? null]),
+    status: PROBE_KEY_STATUS_FIELDS.map((k, i) => [k, status[i] ?? null]),
     namespaces: PROBE_KEY_NAMESPACES.map((n) => [n, src.readLink(n) ?? null]),
     unshare: [unshare, src.fileIdentity(unshare) ?? null],
   };
@@ -103,29 +98,3 @@ export function forgetNamespaceProbes(env: Record<string, string | undefined>): 
     /* nothing remembered */
   }
 }
-
-/** The real machine as key source. */
-export const hostKeySources: ProbeKeySources = {
-  readFile(p) {
-    try {
-      return readFileSync(p, 'utf8');
-    } catch {
-      return undefined;
-    }
-  },
-  readLink(p) {
-    try {
-      return readlinkSync(p);
-    } catch {
-      return undefined;
-    }
-  },
-  fileIdentity(p) {
-    try {
-      const st = statSync(p, { bigint: true });
-      return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    } catch {
-      return undefined;
-    }
-  },
-};
