@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, writeFile, readdir, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
-import { SlipwayError, hostPlatform, normalizePlatform, parsePlatform, parseReference, type Platform } from '../oci/index.js';
+import { SlipwayError, formatPlatform, hostPlatform, normalizePlatform, parsePlatform, parseReference, type Platform } from '../oci/index.js';
 import type { Image } from '../image/index.js';
 import { LayoutStore, RegistrySession, pidAlive, defaultBlobSourcesFile, loadRegistriesConfig, localStoreRoot, storePaths, writeImage, writeOutput, type OutputSpec } from '../store/index.js';
 import { parseDockerfile, type ParsedDockerfile } from '../dockerfile/index.js';
@@ -15,7 +15,7 @@ import { createBaseResolver, type BaseResolver } from './base.js';
 import { LayerCache } from './cache.js';
 import type { ExecContext } from './context.js';
 import { LayerIndexCache } from './layer-index.js';
-import { PlanCache, plannedPlatform, sameBases, type PlannedBase } from './plan-cache.js';
+import { PlanCache, sameBases, type PlannedBase } from './plan-cache.js';
 import { ContextHashCache } from '../context/hash-cache.js';
 import { latestHistoryTime } from './history.js';
 import { withCliLabels } from './metadata.js';
@@ -123,7 +123,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         if (s.base.kind !== 'image') continue;
         const stagePlatform = s.platform ? normalizePlatform(parsePlatform(s.platform)) : platform;
         const img = await bases.resolve(s.base.ref, stagePlatform, `${df.name}:${s.location.line}`);
-        list.push({ ref: s.base.ref, platform: plannedPlatform(stagePlatform), digest: img.digest });
+        list.push({ ref: s.base.ref, platform: formatPlatform(stagePlatform), digest: img.digest });
         const c = img.config.config ?? {};
         infos.set(s.base.ref, {
           digest: img.digest,

@@ -65,11 +65,6 @@ function codeIdentity(): string | null {
   return codeId;
 }
 
-/** `os/arch[/variant]` of a platform, as PlannedBase records it. */
-export function plannedPlatform(p: Platform): string {
-  return formatPlatform(p);
-}
-
 /** Whether the bases resolved now are the ones a remembered plan was made with. */
 export function sameBases(a: readonly PlannedBase[], b: readonly PlannedBase[]): boolean {
   return a.length === b.length && a.every((x, i) => x.ref === b[i]?.ref && x.platform === b[i]?.platform && x.digest === b[i]?.digest);
