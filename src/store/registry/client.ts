@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { rootCertificates } from 'node:tls';
+import { builtin } from '../../oci/builtin.js';
 import type { Agent, Dispatcher } from 'undici';
 import { DOCKER_HUB, SlipwayError, isLoopbackHost } from '../../oci/index.js';
 import { RegistryAuthorizer, parseTokenResponse, type BearerToken } from './auth.js';
@@ -93,7 +93,7 @@ export function registryApiHost(registry: string): string {
 let systemCaCache: string[] | undefined;
 function systemCas(): string[] {
   if (systemCaCache) return systemCaCache;
-  const out = [...rootCertificates];
+  const out = [...builtin<typeof import('node:tls')>('node:tls').rootCertificates];
   for (const f of [process.env['SSL_CERT_FILE'], '/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt']) {
     if (!f) continue;
     try {
@@ -120,6 +120,8 @@ export class RegistryClient {
   private readonly apiHost: string;
   private readonly insecure: boolean;
   private readonly explicitInsecure: boolean;
+  /** Ping over plain HTTP before HTTPS (see ping()). */
+  private readonly httpFirst: boolean;
   /** Made on first use: undici loads only when a request is sent. */
   private agentReady: Promise<Agent> | undefined;
   private readonly retry: RetryPolicy;
@@ -134,6 +136,7 @@ export class RegistryClient {
     this.apiHost = registryApiHost(registry);
     this.explicitInsecure = hostMatches(opts.insecureRegistries ?? [], registry);
     this.insecure = this.explicitInsecure || isLoopbackHost(registry);
+    this.httpFirst = isLoopbackHost(registry) && (opts.tlsCaFiles ?? []).length === 0;
     this.retry = opts.retry ?? DEFAULT_RETRY_POLICY;
     this.userAgent = opts.userAgent ?? 'slipway';
     const lookup = opts.credentials;
@@ -227,12 +230,20 @@ export class RegistryClient {
     let res: Dispatcher.ResponseData | undefined;
     let base = https;
     // docker semantics: insecure and loopback registries may speak plain HTTP when HTTPS fails.
-    // Both are asked at once (HTTPS still wins when it answers), so a plain-HTTP registry costs
-    // no failed TLS handshake before its first request.
+    // For an --insecure-registry both are asked at once (HTTPS still wins when it answers), so a
+    // plain-HTTP registry costs no failed TLS handshake before its first request.
     const http = `http://${this.apiHost}`;
     // (one attempt: nothing of it may outlive the HTTPS answer; the retries come after HTTPS failed)
     const plain = this.insecure ? this.pingAt(http, false) : undefined;
     plain?.catch(() => undefined);
+    if (plain !== undefined && this.httpFirst) {
+      // A loopback registry without --tls-ca: HTTPS is asked only if plain HTTP gets no registry
+      // answer. One port speaks one of the two, so a 200 or 401 over HTTP means HTTPS would have
+      // failed; and the HTTPS attempt alone costs ~20 ms (loading TLS, parsing Node's ~140 root
+      // CAs for its context), a third of a small pull.
+      const first = await plain.catch(() => undefined);
+      if (first !== undefined && (first.statusCode === 200 || first.statusCode === 401)) return this.pinged(first, http, ctx);
+    }
     try {
       res = await this.pingAt(https, !this.insecure);
       // not needed: free its connection (or let its failure go)
@@ -255,6 +266,11 @@ export class RegistryClient {
         throw this.networkError(ctx, e);
       }
     }
+    return this.pinged(res, base, ctx);
+  }
+
+  /** Takes in the /v2/ answer `res` from `base`; returns `base`. */
+  private async pinged(res: Dispatcher.ResponseData, base: string, ctx: RegistryErrorContext): Promise<string> {
     this.emit({ type: 'scheme', registry: this.registry, scheme: base.startsWith('https') ? 'https' : 'http' });
     if (res.statusCode === 401) {
       const challenge = pickChallenge(headerValue({ headers: res.headers }, 'www-authenticate'));
