@@ -14,7 +14,7 @@ const MAX_IOVECS = 512;
 /**
  * Writes one blob to a temp file (opened read-write, exclusively, by the caller) with
  * positional writev calls straight from the chunks it is given: no stream machinery, one
- * syscall per batch. The file is hashed as it grows by a FileHasher (on a worker thread), so
+ * syscall per batch. The file is hashed as it grows by a FileHasher (a big one on a worker thread), so
  * what is verified is what is on disk. commit() checks size and digest, fsyncs and renames the
  * file to `final`; anything else removes it. A process killed mid-blob leaves only the temp file,
  * which the store removes when next opened.
@@ -40,7 +40,7 @@ export class BlobFileWriter implements BlobWriter {
     private readonly desc: Descriptor,
     private readonly where: string,
   ) {
-    this.hasher = fileHasher(fh.fd, parseDigest(desc.digest).algorithm);
+    this.hasher = fileHasher(fh.fd, parseDigest(desc.digest).algorithm, desc.size);
   }
 
   write(chunk: Buffer): boolean {

@@ -190,6 +190,8 @@ class Copier {
         const prefetch = this.done.has(config.digest) || config.size > PREFETCH_MAX ? undefined
           : this.src.fetchBytes(config).catch(() => undefined);
         if (this.dst.openBlobWriter !== undefined) {
+          // big layers are hashed on a worker thread: it boots while the first bytes arrive
+          if (this.src.fetchTo !== undefined) warmFileHasher(Math.max(0, ...obj.layers.map((l) => l.size)));
           // a local store: the config needs not wait for the layers (only the manifest, which
           // says that all of them are there, must come last)
           await settleAll([...obj.layers.map((l) => this.blob(l)), this.blob(config, prefetch)]);
@@ -223,8 +225,6 @@ export async function copy(
   opts: CopyOptions = {},
 ): Promise<CopyResult> {
   const copier = new Copier(src, dst, opts);
-  // blobs will be hashed by the writer's worker thread: let it boot while manifests are fetched
-  if (src.fetchTo !== undefined && dst.openBlobWriter !== undefined) warmFileHasher();
   let root = typeof srcRef === 'string' ? await src.resolve(srcRef) : srcRef;
   copier.emit({ type: 'resolved', descriptor: root });
   let rootBytes: Buffer | undefined;

@@ -1,14 +1,15 @@
 import { createHash, type Hash } from 'node:crypto';
 import { read } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { builtin } from '../oci/builtin.js';
 
 /**
- * Hashes a file while it is being written. With cores to spare, on a worker thread: the writer
+ * Hashes a file while it is being written. For a big blob with a core to spare, on a worker thread: the writer
  * says how far the file is written (`advance`), the worker reads that part back (from the page
  * cache) and hashes it, and `digest()` gives the hash of the bytes on disk once all are written;
- * the main thread only writes, so downloading and hashing run on two cores. Otherwise (few
- * cores, a busy machine, no worker) inline: the writer hands each chunk to `update` as it writes it.
+ * the main thread only writes, so downloading and hashing run on two cores. Otherwise (a small
+ * blob, one core, a busy machine, no worker) inline: the writer hands each chunk to `update` as it writes it.
  */
 export interface FileHasher {
   /** The next bytes written (in order): an inline hasher hashes them now, a worker hasher ignores them. */
@@ -65,25 +66,28 @@ function failAll(e: Error): void {
   waiting.clear();
 }
 
+/** Blobs smaller than this are hashed inline: handing them over costs more than it saves. */
+export const WORKER_MIN_BYTES = 16 << 20;
+
 /**
- * Whether hashing goes to the worker: only when a core is surely to spare for it. A pull keeps
- * about two cores busy without it (this thread, the thread pool writing, the sockets, V8's
- * compiler), so that takes four cores and a load average below half of them. Otherwise a second
- * thread buys no parallelism and costs its start-up and the read-back, and the writer hashes
- * inline, which is the least work in total (measured on 2 cores: ~70 ms less CPU per 200 MB).
- * SLIPWAY_HASH_WORKER=1/0 forces either way.
+ * Whether a blob of `size` bytes is hashed on the worker: when it is big and a core is free
+ * for it. A pull keeps this thread busy parsing HTTP and writing; the worker hashes what is
+ * already written on another core (measured on 2 cores, 200 MB in 6 blobs: 0.41 s instead of
+ * 0.44 s, median of 11, for ~30 ms more CPU: the read-back). A small blob is hashed inline, and a
+ * pull of small blobs never starts the worker (its start costs ~30 ms at exit). A machine whose
+ * load average already fills its cores gains nothing from a second thread: inline, which is the
+ * least work in total. SLIPWAY_HASH_WORKER=1/0 forces either way, whatever the size.
  */
-function workerWanted(): boolean {
-  const forced = process.env['SLIPWAY_HASH_WORKER'];
+export function workerWanted(size: number, env: NodeJS.ProcessEnv = process.env, cores = availableParallelism(), load = loadavg()[0] ?? 0): boolean {
+  const forced = env['SLIPWAY_HASH_WORKER'];
   if (forced === '1' || forced === '0') return forced === '1';
-  const cores = availableParallelism();
-  return cores >= 4 && (loadavg()[0] ?? 0) < cores / 2;
+  return size >= WORKER_MIN_BYTES && cores >= 2 && load < cores;
 }
 
 function hashWorker(): Worker | undefined {
-  if (!workerWanted()) return undefined;
   if (worker !== undefined || workerBroken) return worker;
   try {
+    const { Worker } = builtin<typeof import('node:worker_threads')>('node:worker_threads');
     const w = new Worker(WORKER_SOURCE, { eval: true, stdout: false, stderr: false });
     w.on('message', (m: { id: number; hex?: string; error?: string }) => {
       const p = waiting.get(m.id);
@@ -128,14 +132,14 @@ function hashHere(fd: number, algorithm: string, size: number): Promise<string> 
   });
 }
 
-/** Starts the hash worker ahead of the first blob (it boots while manifests are fetched). */
-export function warmFileHasher(): void {
-  hashWorker();
+/** Starts the hash worker ahead of the blobs when the biggest of them (`size` bytes) will use it. */
+export function warmFileHasher(size: number): void {
+  if (workerWanted(size)) hashWorker();
 }
 
-/** A hasher for the file open (readable) as `fd`, computing `algorithm` (sha256, sha512). */
-export function fileHasher(fd: number, algorithm: string): FileHasher {
-  const w = hashWorker();
+/** A hasher for the file open (readable) as `fd`, computing `algorithm` (sha256, sha512) of a blob of `size` bytes. */
+export function fileHasher(fd: number, algorithm: string, size: number): FileHasher {
+  const w = workerWanted(size) ? hashWorker() : undefined;
   if (w === undefined) {
     const hash = createHash(algorithm);
     return {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { builtin } from '../../oci/builtin.js';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -116,6 +116,7 @@ function decodeEntry(path: string, entry: NonNullable<AuthFile['auths']>[string]
 export function runCredentialHelper(helper: string, registry: string, env: Env = process.env): Promise<RegistryCredentials | undefined> {
   if (!/^[A-Za-z0-9._-]+$/.test(helper)) return Promise.reject(new CredentialHelperError(helper, registry, 'invalid helper name'));
   return new Promise((resolve, reject) => {
+    const { spawn } = builtin<typeof import('node:child_process')>('node:child_process');
     const child = spawn(`docker-credential-${helper}`, ['get'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
