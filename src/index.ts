@@ -1,5 +1,5 @@
 /**
- * slipway's public API. The CLI (src/cli) imports only this module.
+ * slipway's public API. The CLI (src/cli) imports only this module and its light parts (src/startup.ts, src/transfer.ts).
  * Each layer re-exports what the outside world may use; names must be unique across layers.
  */
 export * from './oci/index.js';

@@ -19,6 +19,7 @@
  * modules (dist/cli/main.js) run instead. An installed package has no src/ and always runs
  * the bundle (npm gives extracted files arbitrary mtimes).
  */
+import { isAscii } from 'node:buffer';
 import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
@@ -110,7 +111,11 @@ export function writeCodeCache(dir: string, name: string, data: Buffer, bundle: 
 
 /** Compiles and runs the CommonJS bundle as Node would, with `cachedData` when given; returns its exports and the script. */
 export function runBundle(file: string, cachedData: Buffer | undefined): { exports: BundleExports; script: vm.Script } {
-  const source = readFileSync(file, 'utf8');
+  // the bundle is ASCII (esbuild escapes the rest): read as latin1 it becomes a one-byte string
+  // with a plain copy, ~2 ms sooner than UTF-8 decoding (which also makes a two-byte string of
+  // a file with any character beyond latin1 in it)
+  const bytes = readFileSync(file);
+  const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
     ...(cachedData ? { cachedData } : {}),

@@ -1,9 +1,10 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { codeCacheName, findBundle } from '../../src/cli/boot.js';
 import { REPO_ROOT, slipway } from '../helpers/cli.js';
+import { pushTestImage, testImageLayout } from '../helpers/images.js';
 import { TEST_HOME, ensureTestUser, installForTestUser, rootlessAvailable, runAsTestUser } from '../setup/rootless.js';
 
 /**
@@ -76,6 +77,20 @@ describe('the CLI bundle', () => {
     const r = await slipway(['tag', '--debug', '--root', join(tmp, 'empty-store'), 'nothere:1', 'x:1'], { env });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/src\/cli\/commands\/\S+\.ts:\d+/);
+  });
+
+  it('a pull from a plain-HTTP loopback registry loads none of tls, http2, child_process and worker_threads (each costs start-up time)', async () => {
+    const registry = inject('registry');
+    await pushTestImage(await testImageLayout(), registry, 'bundle/startup:1');
+    const list = join(tmp, 'modules.txt');
+    const preload = join(tmp, 'modules.cjs');
+    writeFileSync(preload, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));\n`);
+    const r = await slipway(['pull', '-q', '--root', join(tmp, 'pull-store'), `${registry}/bundle/startup:1`], { env: { ...env, NODE_OPTIONS: `--require ${preload}` } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const builtins = readFileSync(list, 'utf8').split('\n').filter((l) => l.startsWith('NativeModule ')).map((l) => l.slice('NativeModule '.length));
+    expect(builtins).toContain('http'); // undici's client did load: the list is the real one
+    for (const m of ['tls', 'http2', 'child_process', 'worker_threads']) expect(builtins, m).not.toContain(m);
   });
 
   it.skipIf(rootlessAvailable() !== null)('the npm-packed install runs its bundle with a code cache too (npm gives extracted files any mtime)', async () => {

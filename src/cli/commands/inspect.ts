@@ -9,7 +9,7 @@ import {
   type ImageIndex,
   type ImageManifest,
   type ReadableStore,
-} from '../../index.js';
+} from '../../transfer.js';
 import { PLATFORM_OPTION, REGISTRY_OPTIONS, findLocal, layoutRef, openLocalStore, parseLocation, platformFlag, registrySession } from './registry-flags.js';
 
 export const inspectCommand: Command = {

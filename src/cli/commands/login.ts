@@ -1,6 +1,6 @@
 import type { Command } from '../command.js';
 import { flag, str } from '../command.js';
-import { UsageError, saveCredentials } from '../../index.js';
+import { UsageError, saveCredentials } from '../../transfer.js';
 import { REGISTRY_OPTIONS, registrySession } from './registry-flags.js';
 import { registryHostArg } from './logout.js';
 

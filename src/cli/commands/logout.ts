@@ -1,5 +1,5 @@
 import type { Command } from '../command.js';
-import { SlipwayError, UsageError, loginAuthFile, parseReference, removeCredentials } from '../../index.js';
+import { SlipwayError, UsageError, loginAuthFile, parseReference, removeCredentials } from '../../transfer.js';
 
 /** `https://host:5000/` or `host:5000` -> `host:5000` (validated as a registry host). */
 export function registryHostArg(value: string): string {

@@ -1,6 +1,6 @@
 import type { Command } from '../command.js';
 import { flag, list } from '../command.js';
-import { copy, parseOutputSpec, parseReference, writeOutput, type CopyOptions } from '../../index.js';
+import { copy, parseOutputSpec, parseReference, writeOutput, type CopyOptions } from '../../transfer.js';
 import { PLATFORM_OPTION, REGISTRY_OPTIONS, TRANSFER_CONCURRENCY, localName, transferProgress, openLocalStore, platformFlag, registrySession } from './registry-flags.js';
 
 export const pullCommand: Command = {

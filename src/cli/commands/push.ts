@@ -1,6 +1,6 @@
 import type { Command } from '../command.js';
 import { flag } from '../command.js';
-import { LayoutStore, RefNotFoundError, copy, errorMessage, isRetriableRegistryError, parseReference, type ReadableStore } from '../../index.js';
+import { LayoutStore, RefNotFoundError, copy, errorMessage, isRetriableRegistryError, parseReference, type ReadableStore } from '../../transfer.js';
 import { REGISTRY_OPTIONS, TRANSFER_CONCURRENCY, transferProgress, findLocal, layoutRef, openLocalStore, parseLocation, platformFlag, registrySession } from './registry-flags.js';
 
 export const pushCommand: Command = {

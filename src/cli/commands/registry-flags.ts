@@ -14,7 +14,7 @@ import {
   type CopyEvent,
   type Platform,
   type Reference,
-} from '../../index.js';
+} from '../../transfer.js';
 
 /** Flags every registry command takes. */
 export const REGISTRY_OPTIONS: Record<string, OptionSpec> = {
