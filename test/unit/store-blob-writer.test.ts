@@ -107,6 +107,19 @@ describe.each([
     await s.close();
   });
 
+  it('abort past the early-flush step (16 MiB written, an fdatasync may be running) waits for it and drops the blob', async () => {
+    const s = await freshStore();
+    const data = randomBytes(40 << 20);
+    const d = descOf(data);
+    const w = await s.openBlobWriter(d);
+    for (const c of chunks(data.subarray(0, 20 << 20), 1 << 20)) if (!w.write(c)) await w.drain();
+    await new Promise((r) => setTimeout(r, 5));
+    await w.abort();
+    expect(temps(s)).toEqual([]);
+    expect(existsSync(s.blobPath(d.digest))).toBe(false);
+    await s.close();
+  });
+
   it('several writers at once each verify their own blob', async () => {
     const s = await freshStore();
     const blobs = [randomBytes(5 << 20), randomBytes(3 << 20), randomBytes(1), randomBytes(7 << 20)];
