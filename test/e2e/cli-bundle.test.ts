@@ -91,6 +91,12 @@ describe('the CLI bundle', () => {
     const builtins = readFileSync(list, 'utf8').split('\n').filter((l) => l.startsWith('NativeModule ')).map((l) => l.slice('NativeModule '.length));
     expect(builtins).toContain('http'); // undici's client did load: the list is the real one
     for (const m of ['tls', 'http2', 'child_process', 'worker_threads']) expect(builtins, m).not.toContain(m);
+    // the next pull takes the code cache the first one wrote (same flags): it is not written again
+    const cacheFile = join(tmp, 'cache', 'slipway', 'code', codeCacheName(bundle!, 'pull'));
+    const written = statSync(cacheFile).mtimeMs;
+    const again = await slipway(['pull', '-q', '--root', join(tmp, 'pull-store-2'), `${registry}/bundle/startup:1`], { env });
+    expect(again.code).toBe(0);
+    expect(statSync(cacheFile).mtimeMs).toBe(written);
   });
 
   it.skipIf(rootlessAvailable() !== null)('the npm-packed install runs its bundle with a code cache too (npm gives extracted files any mtime)', async () => {

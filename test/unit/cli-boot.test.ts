@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDirs } from '../../src/oci/make-dirs.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { STALE_CACHE_MS, applyCliV8Flags, boot, cacheCommand, codeCacheDir, codeCacheName, findBundle, runBundle, writeCodeCache } from '../../src/cli/boot.js';
+import { STALE_CACHE_MS, boot, cacheCommand, cliV8Flags, codeCacheDir, codeCacheName, findBundle, writeCodeCache } from '../../src/cli/boot.js';
 import { readTrusted } from '../../src/startup.js';
 
 const BOOT = pathToFileURL(join(REPO_ROOT, 'dist', 'cli', 'boot.js')).href;
@@ -165,18 +165,29 @@ describe('boot: the pieces', () => {
     expect(readTrusted(join(dir, 'none.v8'))).toBeUndefined();
   });
 
+  it.each([
+    ['pull', ['--liftoff-only', '--interrupt-budget=8388608']],
+    ['push', ['--liftoff-only', '--interrupt-budget=8388608']],
+    ['build', ['--liftoff-only']],
+    ['build-outer', ['--liftoff-only']],
+    ['images', ['--liftoff-only']],
+    ['main', ['--liftoff-only']],
+  ])('the V8 flags of a %s process are %j (transfer commands optimize late, builds as usual)', (command, flags) => {
+    expect(cliV8Flags(command)).toEqual(flags);
+  });
+
   it('compiles with the cached code V8 made for the same source', () => {
     const f = join(dir, 'slipway-CCCC0000.cjs');
     writeFileSync(f, BUNDLE);
-    applyCliV8Flags(); // as boot() does in every CLI process: a cache made under other flags is rejected
-    const first = runBundle(f, undefined);
-    expect(first.exports.COMMANDS.map((c) => c.name)).toEqual(['build', 'pull']);
-    const data = first.script.createCachedData();
-    writeFileSync(join(dir, 'c.v8'), data);
-    // another process (this one would answer from V8's in-memory compilation cache)
-    const rejected = () =>
-      execFileSync(process.execPath, ['--input-type=module', '-e', `import { runBundle, applyCliV8Flags } from ${JSON.stringify(BOOT)}; import { readFileSync } from 'node:fs'; applyCliV8Flags(); process.stdout.write(String(runBundle(${JSON.stringify(f)}, readFileSync(${JSON.stringify(join(dir, 'c.v8'))})).script.cachedDataRejected));`], { encoding: 'utf8' });
     expect(existsSync(fileURLToPath(BOOT)), 'dist/ is built (npm run build)').toBe(true);
+    // each step in a process of its own, which sets the CLI's flags as boot() does (a cache made
+    // under other flags is rejected; this test process has run boot() for several commands, and
+    // would answer from V8's in-memory compilation cache)
+    const inChild = (code: string): string =>
+      execFileSync(process.execPath, ['--input-type=module', '-e', `import { runBundle, applyCliV8Flags } from ${JSON.stringify(BOOT)}; import { readFileSync, writeFileSync } from 'node:fs'; applyCliV8Flags(); ${code}`], { encoding: 'utf8' });
+    const cache = join(dir, 'c.v8');
+    expect(inChild(`const r = runBundle(${JSON.stringify(f)}, undefined); writeFileSync(${JSON.stringify(cache)}, r.script.createCachedData()); process.stdout.write(r.exports.COMMANDS.map((c) => c.name).join(','));`)).toBe('build,pull');
+    const rejected = () => inChild(`process.stdout.write(String(runBundle(${JSON.stringify(f)}, readFileSync(${JSON.stringify(cache)})).script.cachedDataRejected));`);
     expect(rejected()).toBe('false');
     writeFileSync(f, `${BUNDLE}\n// changed\n`);
     expect(rejected()).toBe('true');
