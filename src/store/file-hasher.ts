@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { read } from 'node:fs';
-import { availableParallelism, loadavg } from 'node:os';
+import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { builtin } from '../oci/builtin.js';
 
@@ -73,18 +73,18 @@ const ADVANCE_STEP = 4 << 20;
 export const WORKER_MIN_BYTES = 16 << 20;
 
 /**
- * Whether a blob of `size` bytes is hashed on the worker: when it is big and a core is free
- * for it. A pull keeps this thread busy parsing HTTP and writing; the worker hashes what is
- * already written on another core (measured on 2 cores, 200 MB in 6 blobs: 0.41 s instead of
- * 0.44 s, median of 11, for ~30 ms more CPU: the read-back). A small blob is hashed inline, and a
- * pull of small blobs never starts the worker (its start costs ~30 ms at exit). A machine whose
- * load average already fills its cores gains nothing from a second thread: inline, which is the
- * least work in total. SLIPWAY_HASH_WORKER=1/0 forces either way, whatever the size.
+ * Whether a blob of `size` bytes is hashed on the worker: when it is big and there is a second
+ * core. A pull keeps this thread busy parsing HTTP and writing; the worker hashes what is already
+ * written on another core. On 2 cores, 200 MB in 6 blobs (registry-bench, 7 runs each): median
+ * 0.39 s with the worker, 0.44 s without, for ~30 ms more CPU (the read-back). The load average
+ * is no guide: a pull's own earlier runs push it past the core count, and the worker still wins.
+ * A small blob is hashed inline, and a pull of small blobs never starts the worker (its start
+ * costs ~30 ms at exit). SLIPWAY_HASH_WORKER=1/0 forces either way, whatever the size.
  */
-export function workerWanted(size: number, env: NodeJS.ProcessEnv = process.env, cores = availableParallelism(), load = loadavg()[0] ?? 0): boolean {
+export function workerWanted(size: number, env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): boolean {
   const forced = env['SLIPWAY_HASH_WORKER'];
   if (forced === '1' || forced === '0') return forced === '1';
-  return size >= WORKER_MIN_BYTES && cores >= 2 && load < cores;
+  return size >= WORKER_MIN_BYTES && cores >= 2;
 }
 
 function hashWorker(): Worker | undefined {

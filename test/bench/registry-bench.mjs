@@ -7,7 +7,9 @@
  *   pull: docker://... -> slipway's local store (fresh --root) / skopeo -> oci:FRESHDIR
  * Every push goes to a registry started for it (nothing to mount or skip); every run gets a fresh HOME.
  * Prints MB/s (compressed bytes moved) per tool and the time ratio slipway/skopeo
- * (<= 1.0: slipway no slower). Best of RUNS runs. Needs dist/ (npm run build).
+ * (<= 1.0: slipway no slower): best of RUNS runs, and the ratio of the medians. Each tool runs
+ * each command once untimed first (slipway writes its code cache then), and every timed run
+ * starts after a `sync`. Needs dist/ (npm run build).
  *
  *   node test/bench/registry-bench.mjs [--runs N] [--dir DIR] [--keep] [--only push|pull] [--warm]
  * Also prints each tool's best CPU time (user+sys of the child) and the load average, as the
@@ -157,6 +159,8 @@ function freshEnv() {
 
 const cpu = {};
 function timed(cmd, argv, env, name) {
+  // the previous run's written blobs go to disk now, not during this run
+  execFileSync('sync');
   const t0 = process.hrtime.bigint();
   // time(1)-like: /usr/bin/time is not everywhere; bash's `times` gives the children's user+sys
   const script = 'set -e; "$@" >/dev/null; times';
@@ -173,6 +177,10 @@ function record(name, seconds) {
   (results[name] ??= []).push(seconds);
 }
 const best = (name) => Math.min(...results[name]);
+const median = (name) => {
+  const l = [...results[name]].sort((a, b) => a - b);
+  return l.length % 2 === 1 ? l[(l.length - 1) / 2] : (l[l.length / 2 - 1] + l[l.length / 2]) / 2;
+};
 
 /** Pulls with copy() in this process: one warm-up, then RUNS timed runs (each into a fresh layout). */
 async function warmPulls(host) {
@@ -208,6 +216,20 @@ async function main() {
     const host = reg.host;
     // one source image for the pulls, pushed by skopeo
     execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${host}/bench/source:1`], { env: freshEnv() });
+    // one untimed run of each command first: slipway's code cache for pull and push is written
+    // then (once per install, as a binary is compiled once), and both tools' files are in the page cache
+    {
+      const w = await startRegistry(join(BASE, 'registry-warmup'));
+      try {
+        timed(process.execPath, [BIN, 'push', '-q', `oci:${layout}:bench`, `${w.host}/bench/warmup:1`], freshEnv());
+        timed('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${w.host}/bench/warmup2:1`], freshEnv());
+      } finally {
+        w.proc.kill('SIGTERM');
+      }
+      timed(process.execPath, [BIN, 'pull', '-q', '--root', join(BASE, 'root-warmup'), `${host}/bench/source:1`], freshEnv());
+      timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${host}/bench/source:1`, `oci:${join(BASE, 'skopeo-warmup')}:bench`], freshEnv());
+      for (const d of ['registry-warmup', 'root-warmup', 'skopeo-warmup']) rmSync(join(BASE, d), { recursive: true, force: true });
+    }
     for (let i = 0; i < RUNS; i++) {
       // pushes go to a registry started for that run: nothing there to mount or skip
       // (skopeo keeps a system-wide blob-info cache when run as root, whatever HOME says)
@@ -234,18 +256,25 @@ async function main() {
     if (WARM && ONLY !== 'push') await warmPulls(host);
     const mbps = (name) => (total / MB / best(name)).toFixed(1);
     console.log(`registry-bench: best of ${RUNS} runs, ${(total / MB).toFixed(1)} MB image, local docker-registry at ${host}`);
-    console.log('  operation      slipway              skopeo               ratio (slipway/skopeo time)');
+    console.log('  operation      slipway              skopeo               ratio (slipway/skopeo time)   median ratio');
     for (const op of ['push', 'pull']) {
       if (results[`${op} slipway`] === undefined) continue;
       const s = best(`${op} slipway`);
       const k = best(`${op} skopeo`);
-      console.log(`  ${op.padEnd(13)}  ${`${s.toFixed(2)} s ${mbps(`${op} slipway`)} MB/s`.padEnd(19)}  ${`${k.toFixed(2)} s ${mbps(`${op} skopeo`)} MB/s`.padEnd(19)}  ${(s / k).toFixed(2)}${s / k <= 1 ? '' : '  (slower than skopeo)'}`);
+      const m = median(`${op} slipway`) / median(`${op} skopeo`);
+      console.log(`  ${op.padEnd(13)}  ${`${s.toFixed(2)} s ${mbps(`${op} slipway`)} MB/s`.padEnd(19)}  ${`${k.toFixed(2)} s ${mbps(`${op} skopeo`)} MB/s`.padEnd(19)}  ${`${(s / k).toFixed(2)}${s / k <= 1 ? '' : '  (slower than skopeo)'}`.padEnd(28)}  ${m.toFixed(2)}`);
     }
     if (results['pull in-process'] !== undefined) {
       const w = best('pull in-process');
       console.log(`  pull in-process (warm, transfer only): ${w.toFixed(2)} s ${(total / MB / w).toFixed(1)} MB/s; ratio to the skopeo CLI ${(w / best('pull skopeo')).toFixed(2)}`);
     }
     console.log(`  load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    if (process.env.NODE_EXTRA_CA_CERTS) {
+      // Node 20 reads and parses that file, and builds its whole root store, before any script runs
+      const nodeStart = (env) => Math.min(...[0, 1, 2, 3, 4].map(() => timed(process.execPath, ['-e', '0'], env)));
+      const { NODE_EXTRA_CA_CERTS: _, ...without } = process.env;
+      console.log(`  NODE_EXTRA_CA_CERTS is set: \`node -e 0\` takes ${(nodeStart(process.env) * 1000).toFixed(0)} ms here, ${(nodeStart(without) * 1000).toFixed(0)} ms without it (every slipway run pays the difference)`);
+    }
     for (const [name, list] of Object.entries(results)) {
       const c = cpu[name] ?? [];
       console.log(`  ${name.padEnd(13)}  wall ${list.map((x) => x.toFixed(2)).join(' ')} s; cpu ${c.map((x) => x.toFixed(2)).join(' ')} s`);
