@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, unlinkSync, writeFileSync, type Stats } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -122,6 +122,8 @@ export class LayoutStore implements Store {
     if (layout === undefined) {
       if (!create) throw new StoreError(`${this.dir} is not an OCI image layout (no oci-layout file)`, 'give the path of a directory written by skopeo, buildah, slipway or docker save');
       const entries = await readdir(this.dir).catch(() => [] as string[]);
+      // another process sharing the store created it since the read above: open it as it is
+      if (entries.includes('oci-layout')) return this.init(create);
       if (entries.some((e) => e !== TMP_DIR && e !== 'blobs' && e !== 'index.json' && e !== LOCK_FILE)) {
         throw new StoreError(`${this.dir} is not empty and not an OCI image layout`, 'choose an empty or new directory');
       }
@@ -164,6 +166,24 @@ export class LayoutStore implements Store {
     return join(this.tmpDir, `${kind}-${process.pid}-${nonce()}`);
   }
 
+  /**
+   * Creates a new temp file of `kind` (O_EXCL). Another process sharing the store removes the
+   * temp dir when it closes and finds it empty, which may be just after this one made it: the
+   * dir is then made again.
+   */
+  private async openTemp(kind: 'blob' | 'index' | 'file', flags: 'wx' | 'wx+'): Promise<{ tmp: string; fh: FileHandle }> {
+    for (let attempt = 1; ; attempt++) {
+      await this.ensureTmp();
+      const tmp = this.tmpPath(kind);
+      try {
+        return { tmp, fh: await open(tmp, flags, 0o644) };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw e;
+        this.tmpReady = undefined;
+      }
+    }
+  }
+
   /** The temp dir is made on first write only, so reading a layout leaves no trace in it. */
   private tmpReady: Promise<unknown> | undefined;
   private ensureTmp(): Promise<unknown> {
@@ -183,7 +203,15 @@ export class LayoutStore implements Store {
     try {
       await this.ensureTmp();
       const path = this.tmpPath('lease');
-      writeFileSync(path, `${process.pid}\n`);
+      try {
+        writeFileSync(path, `${process.pid}\n`);
+      } catch (e) {
+        // the temp dir was removed by another process's close() (see openTemp): once more
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        this.tmpReady = undefined;
+        await this.ensureTmp();
+        writeFileSync(path, `${process.pid}\n`);
+      }
       this.leasePath = path;
     } catch {
       return;
@@ -270,10 +298,8 @@ export class LayoutStore implements Store {
   async openBlobWriter(desc: Descriptor, where?: string): Promise<BlobWriter> {
     parseDigest(desc.digest);
     await this.takeLease();
-    await this.ensureTmp();
-    const tmp = this.tmpPath('blob');
-    const fh = await open(tmp, 'wx+', 0o644).catch((e: Error) => {
-      throw new StoreError(`cannot create ${tmp}: ${e.message}`, 'check that the store directory is writable', e);
+    const { tmp, fh } = await this.openTemp('blob', 'wx+').catch((e: Error) => {
+      throw new StoreError(`cannot create a temp file in ${this.tmpDir}: ${e.message}`, 'check that the store directory is writable', e);
     });
     return new BlobFileWriter(fh, tmp, this.blobPath(desc.digest), desc, where ?? this.where(desc));
   }
@@ -359,10 +385,11 @@ export class LayoutStore implements Store {
 
   /** Writes `data` to `<dir>/<rel>` via temp + fsync + rename. */
   private async atomicWrite(rel: string, data: Uint8Array): Promise<void> {
-    await this.ensureTmp();
-    const tmp = this.tmpPath(rel === 'index.json' ? 'index' : 'file');
+    let tmp: string | undefined;
     try {
-      const fh = await open(tmp, 'wx', 0o644);
+      const created = await this.openTemp(rel === 'index.json' ? 'index' : 'file', 'wx');
+      tmp = created.tmp;
+      const fh = created.fh;
       try {
         await fh.writeFile(data);
         await fh.sync();
@@ -371,7 +398,7 @@ export class LayoutStore implements Store {
       }
       await rename(tmp, join(this.dir, rel));
     } catch (e) {
-      await unlink(tmp).catch(() => undefined);
+      if (tmp !== undefined) await unlink(tmp).catch(() => undefined);
       throw new StoreError(`cannot write ${join(this.dir, rel)}: ${(e as Error).message}`, 'check that the store directory is writable and has free space', e);
     }
   }

@@ -323,6 +323,42 @@ describe('LayoutStore', () => {
     expect(new Set(refs).size).toBe(80);
   });
 
+  it('processes opening one new store directory at the same time all succeed, whoever creates it', async () => {
+    ensureBuilt();
+    // each opens the store (writing oci-layout and index.json) and closes it (removing the temp dir
+    // when it is empty): one process's readdir could see another's oci-layout appear, or its temp
+    // dir vanish under it
+    const script = `import { LayoutStore } from ${JSON.stringify(storeModule)};
+const s = await LayoutStore.open(process.argv[2]);
+await s.close();
+console.log('opened');`;
+    const file = join(work, `open-race-${++n}.mjs`);
+    writeFileSync(file, script);
+    for (let round = 0; round < 6; round++) {
+      const dir = freshDir();
+      const results = await Promise.all(Array.from({ length: 6 }, () => new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, [file, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('close', (code) => resolve({ code, out }));
+      })));
+      for (const r of results) expect(r, r.out).toEqual({ code: 0, out: 'opened\n' });
+      expect(JSON.parse(readFileSync(join(dir, 'oci-layout'), 'utf8'))).toEqual({ imageLayoutVersion: '1.0.0' });
+      expect(JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')).manifests).toEqual([]);
+    }
+  });
+
+  it('a store keeps writing after another one sharing its directory closed and removed the empty temp dir', async () => {
+    // a store that only creates index.json holds no writer lease: its temp dir may be emptied and removed
+    const creator = await LayoutStore.open(freshDir());
+    const other = await LayoutStore.open(creator.dir);
+    await other.close();
+    await creator.updateIndex((idx) => ({ ...idx, annotations: { x: 'y' } }));
+    expect((await creator.readIndex()).annotations).toEqual({ x: 'y' });
+    await creator.close();
+  });
+
   it('withFileLock serializes critical sections in one process', async () => {
     const path = join(work, 'serial.lock');
     let inside = 0;
