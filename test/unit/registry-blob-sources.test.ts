@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BlobSources, defaultBlobSourcesFile } from '../../src/store/registry/blob-sources.js';
@@ -48,5 +48,8 @@ describe('cross-repository mount hints', () => {
   it('lives in the XDG cache directory', () => {
     expect(defaultBlobSourcesFile({ HOME: '/h' })).toBe('/h/.cache/slipway/blob-sources.json');
     expect(defaultBlobSourcesFile({ HOME: '/h', XDG_CACHE_HOME: '/c' })).toBe('/c/slipway/blob-sources.json');
+    // relative values are ignored (XDG base directory spec), as for slipway's other caches
+    expect(defaultBlobSourcesFile({ HOME: '/h', XDG_CACHE_HOME: 'rel/cache' })).toBe('/h/.cache/slipway/blob-sources.json');
+    expect(defaultBlobSourcesFile({ HOME: 'rel', XDG_CACHE_HOME: '' })).toBe(join(homedir(), '.cache', 'slipway', 'blob-sources.json'));
   });
 });

@@ -1,16 +1,20 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { slipwayCacheDir } from '../../oci/private-cache.js';
 
 const MAX_REPOS_PER_BLOB = 4;
 const MAX_BLOBS_PER_REGISTRY = 20_000;
 
 type Table = Record<string, Record<string, string[]>>; // registry -> digest -> repositories (newest first)
 
-/** `${XDG_CACHE_HOME:-$HOME/.cache}/slipway/blob-sources.json` */
+/**
+ * `${XDG_CACHE_HOME:-$HOME/.cache}/slipway/blob-sources.json`, the cache dir resolved as for every
+ * slipway cache (a relative XDG_CACHE_HOME or HOME is ignored, as the XDG spec says); the
+ * account's home directory when neither variable gives one.
+ */
 export function defaultBlobSourcesFile(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env['XDG_CACHE_HOME'] || join(env['HOME'] || homedir(), '.cache');
-  return join(base, 'slipway', 'blob-sources.json');
+  return join(slipwayCacheDir(env) ?? join(homedir(), '.cache', 'slipway'), 'blob-sources.json');
 }
 
 /**
