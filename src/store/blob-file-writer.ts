@@ -18,8 +18,8 @@ let flushBusy = false;
 /**
  * Writes one blob to a temp file (opened read-write, exclusively, by the caller) with
  * positional writev calls straight from the chunks it is given: no stream machinery, one
- * syscall per batch. The file is hashed as it grows by a FileHasher (a big one on a worker thread), so
- * what is verified is what is on disk. commit() checks size and digest, fsyncs and renames the
+ * syscall per batch. The file is hashed as it grows by a FileHasher (a big one on a worker
+ * thread), so what is verified is what is on disk. commit() checks size and digest, fsyncs and renames the
  * file to `final`; anything else removes it. A process killed mid-blob leaves only the temp file,
  * which the store removes when next opened.
  */

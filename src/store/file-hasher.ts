@@ -5,11 +5,12 @@ import type { Worker } from 'node:worker_threads';
 import { builtin } from '../oci/builtin.js';
 
 /**
- * Hashes a file while it is being written. For a big blob with a core to spare, on a worker thread: the writer
- * says how far the file is written (`advance`), the worker reads that part back (from the page
- * cache) and hashes it, and `digest()` gives the hash of the bytes on disk once all are written;
- * the main thread only writes, so downloading and hashing run on two cores. Otherwise (a small
- * blob, one core, a busy machine, no worker) inline: the writer hands each chunk to `update` as it writes it.
+ * Hashes a file while it is being written. A big blob on a machine with a second core is hashed
+ * on a worker thread: the writer says how far the file is written (`advance`), the worker reads
+ * that part back (from the page cache) and hashes it, and `digest()` gives the hash of the bytes
+ * on disk once all are written; the main thread only writes, so downloading and hashing run on
+ * two cores. Otherwise (a small blob, one core, no worker) inline: the writer hands each chunk to
+ * `update` as it writes it.
  */
 export interface FileHasher {
   /** The next bytes written (in order): an inline hasher hashes them now, a worker hasher ignores them. */
