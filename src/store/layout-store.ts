@@ -113,7 +113,7 @@ export class LayoutStore implements Store {
     return join(this.dir, TMP_DIR);
   }
 
-  private async init(create: boolean): Promise<void> {
+  private async init(create: boolean, again = false): Promise<void> {
     const layoutFile = join(this.dir, 'oci-layout');
     const layout = await readFile(layoutFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return undefined;
@@ -123,7 +123,8 @@ export class LayoutStore implements Store {
       if (!create) throw new StoreError(`${this.dir} is not an OCI image layout (no oci-layout file)`, 'give the path of a directory written by skopeo, buildah, slipway or docker save');
       const entries = await readdir(this.dir).catch(() => [] as string[]);
       // another process sharing the store created it since the read above: open it as it is
-      if (entries.includes('oci-layout')) return this.init(create);
+      // (once: an oci-layout that cannot be read, a dangling symlink say, is refused below)
+      if (entries.includes('oci-layout') && !again) return this.init(create, true);
       if (entries.some((e) => e !== TMP_DIR && e !== 'blobs' && e !== 'index.json' && e !== LOCK_FILE)) {
         throw new StoreError(`${this.dir} is not empty and not an OCI image layout`, 'choose an empty or new directory');
       }

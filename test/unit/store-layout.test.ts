@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -77,6 +77,11 @@ describe('LayoutStore', () => {
     writeFileSync(join(dir, '..', 'plain.txt'), 'x');
     await expect(LayoutStore.open(join(dir, '..'))).rejects.toThrow(/not empty and not an OCI image layout/);
     await expect(LayoutStore.open(freshDir(), { create: false })).rejects.toThrow(/not an OCI image layout/);
+    // an oci-layout that cannot be read (a dangling symlink) is refused, not opened again and again
+    const dangling = freshDir();
+    mkdirSync(dangling);
+    symlinkSync(join(dangling, 'nowhere'), join(dangling, 'oci-layout'));
+    await expect(LayoutStore.open(dangling)).rejects.toThrow(/not empty and not an OCI image layout/);
   });
 
   it('reading an existing layout leaves no trace in it', async () => {
