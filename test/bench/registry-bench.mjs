@@ -35,7 +35,7 @@ const opt = (name, dflt) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : dflt;
 };
-const RUNS = Number(opt('--runs', '3'));
+const RUNS = Number(opt('--runs', '5'));
 const BASE = opt('--dir', `/var/tmp/slipway-registry-bench-${process.pid}`);
 const KEEP = args.includes('--keep');
 const ONLY = opt('--only', 'all');
