@@ -99,6 +99,20 @@ describe.skipIf(!registry)('registry with TLS and basic auth', () => {
     expect(r.stderr).toContain('--tls-ca');
   });
 
+  it('trusts a CA added to the system bundle ($SSL_CERT_FILE) without --tls-ca, and not once it is gone from it', async () => {
+    const home = newHome();
+    const systemBundle = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'].find((f) => existsSync(f));
+    const withLocal = join(home, 'system-with-local-ca.pem');
+    writeFileSync(withLocal, `${systemBundle ? readFileSync(systemBundle, 'utf8') : ''}\n${readFileSync(ca, 'utf8')}`);
+    ok(await run(home, ['login', registry, '-u', user, '--password-stdin'], { input: password, env: { SSL_CERT_FILE: withLocal, NODE_EXTRA_CA_CERTS: '' } }));
+    ok(await run(home, ['push', `oci:${images.dir}:busybox`, `${registry}/auth/system-trust:1`], { env: { SSL_CERT_FILE: withLocal, NODE_EXTRA_CA_CERTS: '' } }));
+    if (systemBundle !== undefined) {
+      const r = await run(home, ['inspect', `docker://${registry}/auth/system-trust:1`], { env: { SSL_CERT_FILE: systemBundle, NODE_EXTRA_CA_CERTS: '' } });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/TLS failed/);
+    }
+  });
+
   it('reads auths from $DOCKER_CONFIG/config.json and writes logins to $REGISTRY_AUTH_FILE', async () => {
     const home = newHome();
     const dockerConfig = join(home, 'docker-cfg');

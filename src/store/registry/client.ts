@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { builtin } from '../../oci/builtin.js';
 import type { Agent, Dispatcher } from 'undici';
 import { DOCKER_HUB, SlipwayError, isLoopbackHost } from '../../oci/index.js';
 import { RegistryAuthorizer, parseTokenResponse, type BearerToken } from './auth.js';
@@ -18,6 +17,7 @@ import {
   type RegistryErrorContext,
 } from './errors.js';
 import type { RegistryEvent, RegistryEventListener } from './events.js';
+import { machineRegistryTrust, registryTrustList } from './trust.js';
 import { undici } from './undici.js';
 import {
   DEFAULT_RETRY_POLICY,
@@ -90,23 +90,6 @@ export function registryApiHost(registry: string): string {
   return registry === DOCKER_HUB ? 'registry-1.docker.io' : registry;
 }
 
-let systemCaCache: string[] | undefined;
-function systemCas(): string[] {
-  if (systemCaCache) return systemCaCache;
-  const out = [...builtin<typeof import('node:tls')>('node:tls').rootCertificates];
-  for (const f of [process.env['SSL_CERT_FILE'], '/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt']) {
-    if (!f) continue;
-    try {
-      out.push(readFileSync(f, 'utf8'));
-      break;
-    } catch {
-      /* try the next bundle */
-    }
-  }
-  systemCaCache = out;
-  return out;
-}
-
 const STATUS_TEXT_LIMIT = 64 * 1024;
 
 /**
@@ -122,8 +105,12 @@ export class RegistryClient {
   private readonly explicitInsecure: boolean;
   /** Ping over plain HTTP before HTTPS (see ping()). */
   private readonly httpFirst: boolean;
-  /** Made on first use: undici loads only when a request is sent. */
-  private agentReady: Promise<Agent> | undefined;
+  /**
+   * One agent for plain HTTP, one for HTTPS (its trust is worked out when the first TLS
+   * connection is about to be made), each made on first use: undici loads only when a request
+   * is sent, TLS only when an HTTPS one is.
+   */
+  private readonly agents = new Map<'http' | 'https', Promise<Agent>>();
   private readonly retry: RetryPolicy;
   private readonly auth: RegistryAuthorizer;
   private readonly userAgent: string;
@@ -146,30 +133,35 @@ export class RegistryClient {
     );
   }
 
-  private agent(): Promise<Agent> {
-    this.agentReady ??= undici().then((u) => this.makeAgent(u.Agent));
-    return this.agentReady;
+  private agent(kind: 'http' | 'https'): Promise<Agent> {
+    let a = this.agents.get(kind);
+    if (a === undefined) {
+      a = undici().then((u) => this.makeAgent(u.Agent, kind));
+      this.agents.set(kind, a);
+    }
+    return a;
   }
 
-  private makeAgent(AgentClass: typeof Agent): Agent {
+  private makeAgent(AgentClass: typeof Agent, kind: 'http' | 'https'): Agent {
     const opts = this.opts;
-    const registry = this.registry;
+    const common = { connections: opts.connections ?? 16, keepAliveTimeout: 30_000 };
+    if (kind === 'http') return new AgentClass(common);
     const extra = (opts.tlsCaFiles ?? []).map((f) => readFileSync(f, 'utf8'));
+    // Node's bundled roots, the system CA bundle and $NODE_EXTRA_CA_CERTS (see trust.ts), plus
+    // --tls-ca. Usually Node's own store holds all but --tls-ca: no `ca` list is parsed then.
+    const ca = extra.length > 0 ? [...registryTrustList(), ...extra] : machineRegistryTrust();
     return new AgentClass({
-      connections: opts.connections ?? 16,
-      keepAliveTimeout: 30_000,
+      ...common,
       connect: {
-        // Node's bundled roots plus the system CA bundle plus --tls-ca. Parsing ~300 CAs costs
-        // ~30 ms, so loopback registries (plain HTTP, or a test CA given with --tls-ca) skip it
-        // unless a CA is given.
-        ...(extra.length > 0 || !isLoopbackHost(registry) ? { ca: [...systemCas(), ...extra] } : {}),
+        ...(ca === undefined ? {} : { ca }),
         ...(this.explicitInsecure ? { rejectUnauthorized: false } : {}),
       },
     });
   }
 
   private async http(opts: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
-    const [agent, u] = await Promise.all([this.agent(), undici()]);
+    const origin = typeof opts.origin === 'string' ? opts.origin : opts.origin?.toString() ?? '';
+    const [agent, u] = await Promise.all([this.agent(origin.startsWith('https:') ? 'https' : 'http'), undici()]);
     return u.request.call(agent, opts);
   }
 
@@ -179,9 +171,9 @@ export class RegistryClient {
 
   /** Drops every connection (requests still running fail). */
   async close(): Promise<void> {
-    const agent = this.agentReady;
-    this.agentReady = undefined;
-    if (agent) await (await agent).destroy();
+    const agents = [...this.agents.values()];
+    this.agents.clear();
+    await Promise.all(agents.map(async (a) => (await a).destroy()));
   }
 
   /** `https://host` or `http://host`, decided once by pinging /v2/. */
