@@ -28,6 +28,9 @@ describe('the CAs a registry connection trusts', () => {
     { what: 'a system bundle holding a block of another type: every CA, listed', system: `${roots[0]}\n-----BEGIN TRUSTED CERTIFICATE-----\nYWJj\n-----END TRUSTED CERTIFICATE-----\n`, nodeExtra: undefined, explicit: true },
   ])('$what', ({ system, nodeExtra, explicit }) => {
     const ca = registryTrust({ roots, ...(system === undefined ? {} : { system }), ...(nodeExtra === undefined ? {} : { nodeExtra }) });
+    // with `always` (a context adding --tls-ca): the whole list in every case
+    const all = registryTrust({ roots, ...(system === undefined ? {} : { system }), ...(nodeExtra === undefined ? {} : { nodeExtra }) }, true);
+    expect(new Set((all ?? []).flatMap(pemBlocks))).toEqual(new Set([...roots.flatMap(pemBlocks), ...pemBlocks(system ?? ''), ...pemBlocks(nodeExtra ?? '')]));
     if (!explicit) {
       expect(ca).toBeUndefined();
       return;

@@ -35,14 +35,15 @@ export interface TrustSources {
  * Node's store, built once per process, instead of parsing the certificates again. Otherwise
  * (a system bundle of another Mozilla release than Node's: 22 of 144 differ on Debian 12 with
  * Node 20; a CA added to the system store) each distinct certificate once, as PEM texts for
- * `ca`: the three lists overlap mostly, and parsing costs ~0.1 ms per certificate.
+ * `ca`: the three lists overlap mostly, and parsing costs ~0.1 ms per certificate. `always`:
+ * the list in every case.
  */
-export function registryTrust(src: TrustSources): string[] | undefined {
+export function registryTrust(src: TrustSources, always = false): string[] | undefined {
   const roots = src.roots.flatMap(pemEntries);
   const extra = src.nodeExtra === undefined ? [] : pemEntries(src.nodeExtra);
   const system = src.system === undefined ? [] : pemEntries(src.system);
   const known = new Set([...roots, ...extra].map((e) => e.key));
-  if (system.every((e) => known.has(e.key))) return undefined;
+  if (!always && system.every((e) => known.has(e.key))) return undefined;
   const seen = new Set<string>();
   const out: string[] = [];
   for (const e of [...roots, ...system, ...extra]) {
@@ -62,11 +63,11 @@ function readOrUndefined(file: string | undefined): string | undefined {
   }
 }
 
-let cached: { ca: string[] | undefined } | undefined;
+let sources: TrustSources | undefined;
 
-/** registryTrust() for this machine and process (worked out once). */
-export function machineRegistryTrust(): string[] | undefined {
-  if (cached === undefined) {
+/** This machine's and process's trust sources (read once). */
+function machineSources(): TrustSources {
+  if (sources === undefined) {
     let system: string | undefined;
     for (const f of [process.env['SSL_CERT_FILE'], ...SYSTEM_BUNDLES]) {
       system = readOrUndefined(f);
@@ -74,19 +75,20 @@ export function machineRegistryTrust(): string[] | undefined {
     }
     const nodeExtra = readOrUndefined(process.env['NODE_EXTRA_CA_CERTS']);
     const roots = builtin<typeof import('node:tls')>('node:tls').rootCertificates;
-    cached = {
-      ca: registryTrust({ roots, ...(system === undefined ? {} : { system }), ...(nodeExtra === undefined ? {} : { nodeExtra }) }),
-    };
+    sources = { roots, ...(system === undefined ? {} : { system }), ...(nodeExtra === undefined ? {} : { nodeExtra }) };
   }
-  return cached.ca;
+  return sources;
 }
 
-/** Every trusted CA as PEM texts, for a context that adds its own (--tls-ca). */
+let machineTrust: { ca: string[] | undefined } | undefined;
+
+/** registryTrust() for this machine and process (worked out once). */
+export function machineRegistryTrust(): string[] | undefined {
+  machineTrust ??= { ca: registryTrust(machineSources()) };
+  return machineTrust.ca;
+}
+
+/** Every trusted CA as PEM texts, for a context that adds its own (--tls-ca): a `ca` list replaces Node's store. */
 export function registryTrustList(): string[] {
-  const ca = machineRegistryTrust();
-  if (ca !== undefined) return ca;
-  // the default store's contents, spelled out (a `ca` list replaces the default store)
-  const roots = builtin<typeof import('node:tls')>('node:tls').rootCertificates;
-  const nodeExtra = readOrUndefined(process.env['NODE_EXTRA_CA_CERTS']);
-  return [...roots, ...(nodeExtra === undefined ? [] : [nodeExtra])];
+  return registryTrust(machineSources(), true) ?? [];
 }
