@@ -26,7 +26,6 @@ export interface CommandContext {
 
 export interface Command {
   name: string;
-  summary: string;
   /** Usage line after "slipway <name> ", e.g. "[options] REF". */
   usage: string;
   /** Longer help text (examples), optional. */

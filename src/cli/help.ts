@@ -12,15 +12,16 @@ function optionLines(options: Record<string, OptionSpec>): string[] {
   return rows.map(([l, r]) => l.padEnd(width) + r);
 }
 
-export function commandHelp(cmd: Command): string {
-  const lines = [`Usage: slipway ${cmd.name} ${cmd.usage}`, '', cmd.summary, ''];
+/** `slipway <cmd> --help`; `summary` is the command table's line for it. */
+export function commandHelp(cmd: Command, summary: string): string {
+  const lines = [`Usage: slipway ${cmd.name} ${cmd.usage}`, '', summary, ''];
   if (Object.keys(cmd.options).length > 0) lines.push('Options:', ...optionLines(cmd.options), '');
   lines.push('Global options:', ...optionLines(GLOBAL_OPTIONS));
   if (cmd.details) lines.push('', cmd.details.trimEnd());
   return lines.join('\n') + '\n';
 }
 
-export function mainHelp(commands: readonly Pick<Command, 'name' | 'summary'>[], version: string): string {
+export function mainHelp(commands: readonly { name: string; summary: string }[], version: string): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
   return [
     `slipway ${version}: daemonless, rootless OCI image builder`,

@@ -79,7 +79,7 @@ export async function main(argv: string[], io: MainIO, commands: readonly Comman
       });
     }
     if (parsed.values.help === true) {
-      io.stdout.write(commandHelp(cmd));
+      io.stdout.write(commandHelp(cmd, entry.summary));
       return 0;
     }
     const n = parsed.positionals.length;

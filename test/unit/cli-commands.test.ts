@@ -15,10 +15,12 @@ async function run(argv: string[], commands?: readonly CommandEntry[]): Promise<
 }
 
 describe('the lazy command table', () => {
-  it.each(COMMANDS.map((c) => [c.name, c] as const))('%s: the table names the command its module defines, with the same summary', async (name, entry) => {
+  it.each(COMMANDS.map((c) => [c.name, c] as const))('%s: the table names the command its module defines, and its --help shows the table\'s summary', async (name, entry) => {
     const cmd = await entry.load();
     expect(cmd.name).toBe(name);
-    expect(entry.summary).toBe(cmd.summary);
+    const r = await run([name, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').slice(0, 3)).toEqual([`Usage: slipway ${name} ${cmd.usage}`, '', entry.summary]);
   });
 
   it('has each name once', () => {

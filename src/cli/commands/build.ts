@@ -131,7 +131,6 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 
 export const buildCommand: Command = {
   name: 'build',
-  summary: 'build an image from a Dockerfile, without a daemon and without root',
   usage: '[options] CONTEXT',
   details: [
     'Examples:',

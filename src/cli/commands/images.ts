@@ -16,7 +16,6 @@ function splitName(ref: string): [string, string] {
 
 export const imagesCommand: Command = {
   name: 'images',
-  summary: 'list the images in the local store',
   usage: '[options]',
   details: 'Columns: REPOSITORY, TAG, DIGEST (of the manifest or index), CREATED, SIZE (every blob, shared ones once).',
   options: {

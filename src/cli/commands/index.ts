@@ -2,10 +2,11 @@ import type { Command } from '../command.js';
 
 /**
  * One CLI command as the table knows it: its name and summary (what `slipway --help`
- * lists) and how to load the rest. The module behind `load` (options, run) and the
- * library code it needs are imported only when that command runs, so `slipway pull`
- * never loads the build executor and `slipway --help` loads no command at all.
- * `name` and `summary` repeat the command's own (test/unit/cli-commands.test.ts checks).
+ * lists, and the second paragraph of the command's own --help) and how to load the rest.
+ * The module behind `load` (options, run) and the library code it needs are imported only
+ * when that command runs, so `slipway pull` never loads the build executor and `slipway
+ * --help` loads no command at all. `name` repeats the command's own
+ * (test/unit/cli-commands.test.ts checks).
  */
 export interface CommandEntry {
   name: string;

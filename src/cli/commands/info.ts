@@ -28,7 +28,6 @@ function text(info: RuntimeInfo & { version: string; platform: string; buildMode
 
 export const infoCommand: Command = {
   name: 'info',
-  summary: 'show what this machine offers slipway (user, namespaces, storage, runtime) and how to fix what is missing',
   usage: '[options]',
   options: {
     format: { type: 'string', value: 'json|text', description: 'output format (default text)' },

@@ -14,7 +14,6 @@ import { PLATFORM_OPTION, REGISTRY_OPTIONS, findLocal, layoutRef, openLocalStore
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'show an image\'s manifest and config as JSON',
   usage: '[options] REF',
   details: [
     'REF is a name in the local store, oci:DIR[:TAG], docker://REF, or a registry reference',

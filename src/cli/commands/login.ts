@@ -12,7 +12,6 @@ async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
 
 export const loginCommand: Command = {
   name: 'login',
-  summary: 'log in to a registry (verifies the credentials, then saves them)',
   usage: '[options] HOST -u USER --password-stdin',
   details: [
     'Credentials are checked against the registry, then written to $REGISTRY_AUTH_FILE when set,',

@@ -14,7 +14,6 @@ export function registryHostArg(value: string): string {
 
 export const logoutCommand: Command = {
   name: 'logout',
-  summary: 'remove the saved credentials for a registry',
   usage: '[options] HOST',
   details: 'Removes HOST from the file "slipway login" writes ($REGISTRY_AUTH_FILE or ${XDG_CONFIG_HOME:-$HOME/.config}/containers/auth.json).',
   options: {},

@@ -23,7 +23,6 @@ async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
 
 export const planCommand: Command = {
   name: 'plan',
-  summary: 'show what a build would run: stages, expanded steps and cache keys, as JSON',
   usage: '[-f Dockerfile] [--target T] [--build-arg K=V|K ...] [--platform P] CONTEXT',
   details: 'Parses the Dockerfile, applies ARG/ENV expansion and .dockerignore, hashes the context files COPY/ADD read,\nand prints the plan. Errors are printed one per line as Dockerfile:LINE: message.',
   options: {

@@ -5,7 +5,6 @@ import { PLATFORM_OPTION, REGISTRY_OPTIONS, TRANSFER_CONCURRENCY, localName, tra
 
 export const pullCommand: Command = {
   name: 'pull',
-  summary: 'pull an image from a registry into the local store',
   usage: '[options] REF',
   details: [
     'REF is [registry[:port]/]repository[:tag][@digest]; docker.io/library/ is the default.',

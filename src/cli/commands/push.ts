@@ -5,7 +5,6 @@ import { REGISTRY_OPTIONS, TRANSFER_CONCURRENCY, transferProgress, findLocal, la
 
 export const pushCommand: Command = {
   name: 'push',
-  summary: 'push an image from the local store or an OCI layout to a registry',
   usage: '[options] SRC DEST',
   details: [
     'SRC is a name in the local store (as pulled or built), oci:DIR[:TAG] for an OCI layout directory,',

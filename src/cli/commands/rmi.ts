@@ -5,7 +5,6 @@ import { openLocalStore } from './registry-flags.js';
 
 export const rmiCommand: Command = {
   name: 'rmi',
-  summary: 'remove images from the local store',
   usage: 'REF [REF...]',
   details: [
     'REF is a name in the local store, or a digest (prefix of 12+ hex) to remove every name of that image.',

@@ -41,7 +41,6 @@ export function parseRunMount(text: string): RunMount {
 
 export const runStepCommand: Command = {
   name: 'run-step',
-  summary: 'run one command in a root filesystem the way a RUN step runs (debugging, tests, benchmarks)',
   usage: '--rootfs DIR | --lower DIR... --upper DIR --work DIR [options] -- CMD [ARG...]',
   details: 'Example: slipway run-step --rootfs ./rootfs --user 1000 --network none -- sh -c "id"\nThe exit status is the command\'s. As a non-root user slipway first enters a user namespace.',
   options: {

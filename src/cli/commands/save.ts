@@ -6,7 +6,6 @@ import { PLATFORM_OPTION, openLocalStore, platformFlag } from './registry-flags.
 
 export const saveCommand: Command = {
   name: 'save',
-  summary: 'write an image from the local store to an OCI layout, OCI archive or docker-archive',
   usage: '[options] REF --output SPEC',
   details: [
     'SPEC uses the docker buildx --output syntax:',

@@ -5,7 +5,6 @@ import { openLocalStore } from './registry-flags.js';
 
 export const tagCommand: Command = {
   name: 'tag',
-  summary: 'give an image in the local store another name',
   usage: 'SOURCE TARGET [TARGET...]',
   details: [
     'SOURCE is a name in the local store or a digest (prefix of 12+ hex); TARGET is [registry/]repository[:tag].',
