@@ -2,8 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { slipway } from '../helpers/cli.js';
-import { makeContext, readLayout } from '../helpers/build-fixture.js';
+import { buildToLayout, makeContext, readLayout } from '../helpers/build-fixture.js';
 
 /** COPY --exclude patterns follow .dockerignore syntax, as BuildKit's: "!" exceptions, the last match wins. */
 describe('slipway build: COPY --exclude with "!" exceptions', () => {
@@ -16,10 +15,9 @@ describe('slipway build: COPY --exclude with "!" exceptions', () => {
       'app/cache/junk': 'junk\n',
       'app/cache/wanted': 'wanted\n',
     });
-    const out = mkdtempSync(join(tmpdir(), 'slipway-exclude-'));
-    const r = await slipway(['build', '--root', join(out, 'root'), '--output', `type=oci,dest=${out}/img`, ctx]);
+    const r = await buildToLayout(mkdtempSync(join(tmpdir(), 'slipway-exclude-')), ctx);
     expect(r.code, r.stderr).toBe(0);
-    const img = await readLayout(join(out, 'img'));
+    const img = await readLayout(r.out);
     expect(img.file('app/main.js')).toBe('main\n');
     expect(img.file('app/keep.env')).toBe('keep\n');
     expect(img.file('app/cache/wanted')).toBe('wanted\n');
@@ -29,8 +27,7 @@ describe('slipway build: COPY --exclude with "!" exceptions', () => {
 
   it('a lone "!" is refused with the Dockerfile line', async () => {
     const ctx = makeContext({ Dockerfile: 'FROM scratch\nCOPY --exclude=! a /a\n', a: 'a\n' });
-    const out = mkdtempSync(join(tmpdir(), 'slipway-exclude-'));
-    const r = await slipway(['build', '--root', join(out, 'root'), '--output', `type=oci,dest=${out}/img`, ctx]);
+    const r = await buildToLayout(mkdtempSync(join(tmpdir(), 'slipway-exclude-')), ctx);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/Dockerfile:2: COPY --exclude=!: illegal exclusion pattern/);
   });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { slipway } from '../helpers/cli.js';
-import { makeContext, readLayout } from '../helpers/build-fixture.js';
+import { buildToLayout, makeContext, readLayout } from '../helpers/build-fixture.js';
 
 /**
  * The COPY cache key and the files the step copies come from one selection
@@ -16,11 +16,7 @@ beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'slipway-select-root-'));
 });
 
-async function build(ctx: string): Promise<{ code: number; stderr: string; out: string }> {
-  const out = mkdtempSync(join(tmpdir(), 'slipway-select-out-'));
-  const r = await slipway(['build', '--root', root, '--progress', 'plain', '--debug', '--output', `type=oci,dest=${out}/img`, ctx]);
-  return { code: r.code, stderr: r.stderr, out: join(out, 'img') };
-}
+const build = (ctx: string) => buildToLayout(root, ctx, ['--debug']);
 
 /** `key sources:` lines of a --debug build, in step order. */
 function sourceKeys(stderr: string): string[] {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BIN, slipway } from '../helpers/cli.js';
 import { pushTestImage, testImageLayout } from '../helpers/images.js';
-import { makeContext, readLayout } from '../helpers/build-fixture.js';
+import { buildToLayout, makeContext, readLayout } from '../helpers/build-fixture.js';
 import { haveTool, isRoot } from '../setup/tools.js';
 
 const registry = inject('registry');
@@ -39,11 +39,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server?.close(() => r())));
 
-async function build(ctx: string, args: string[] = [], opts: { input?: string } = {}) {
-  const out = mkdtempSync(join(tmpdir(), 'slipway-feat-out-'));
-  const r = await slipway(['build', '--root', root, '--progress', 'plain', '--output', `type=oci,dest=${out}/img`, ...args, ctx], opts);
-  return { ...r, out: join(out, 'img') };
-}
+const build = (ctx: string, args: string[] = [], opts: { input?: string } = {}) => buildToLayout(root, ctx, args, opts);
 
 describe('RUN --mount and --network', () => {
   it('cache mounts persist between builds and stay out of the image; bind and tmpfs mounts too', async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { slipway } from '../helpers/cli.js';
 import { pushTestImage, testImageLayout } from '../helpers/images.js';
-import { makeContext, readLayout, type ReadBack } from '../helpers/build-fixture.js';
+import { buildToLayout, makeContext, readLayout, type ReadBack } from '../helpers/build-fixture.js';
 import { isRoot } from '../setup/tools.js';
 
 const registry = inject('registry');
@@ -20,11 +20,7 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'slipway-build-root-'));
 });
 
-async function build(ctx: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stderr: string; stdout: string; out: string }> {
-  const out = mkdtempSync(join(tmpdir(), 'slipway-out-'));
-  const r = await slipway(['build', '--root', root, '--progress', 'plain', '--output', `type=oci,dest=${out}/img`, ...args, ctx], { env });
-  return { ...r, out: join(out, 'img') };
-}
+const build = (ctx: string, args: string[] = [], env: NodeJS.ProcessEnv = {}) => buildToLayout(root, ctx, args, { env });
 
 const FULL = (b: string) => `# syntax=docker/dockerfile:1
 ARG GREETING=hello

@@ -6,7 +6,7 @@ import { memoryLayer } from '../../src/image/index.js';
 import { LayoutStore, writeImage } from '../../src/store/index.js';
 import { slipway } from '../helpers/cli.js';
 import { pushTestImage, tarOf, testImages, TEST_EPOCH } from '../helpers/images.js';
-import { layerNames, makeContext, readLayout } from '../helpers/build-fixture.js';
+import { buildToLayout, layerNames, makeContext, readLayout } from '../helpers/build-fixture.js';
 
 /**
  * What a build sees of its layers and leaves in its own: opaque dirs and
@@ -60,12 +60,7 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'slipway-build-root-'));
 });
 
-async function build(files: Record<string, string>): Promise<{ code: number; stderr: string; out: string }> {
-  const ctx = makeContext(files);
-  const out = mkdtempSync(join(tmpdir(), 'slipway-out-'));
-  const r = await slipway(['build', '--root', root, '--progress', 'plain', '--output', `type=oci,dest=${out}/img`, ctx]);
-  return { code: r.code, stderr: r.stderr, out: join(out, 'img') };
-}
+const build = (files: Record<string, string>) => buildToLayout(root, makeContext(files));
 
 
 describe('RUN: mount points runStep created', () => {

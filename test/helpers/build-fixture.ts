@@ -7,6 +7,17 @@ import tar from 'tar-stream';
 import { loadImage, type Image, type Layer } from '../../src/image/index.js';
 import { LayoutStore } from '../../src/store/index.js';
 import { UnpackCache } from '../../src/snapshot/index.js';
+import { slipway, type CliOptions, type CliResult } from './cli.js';
+
+/**
+ * Runs `slipway build --root ROOT --progress plain --output type=oci,dest=<new dir> ...args CTX`
+ * the way a user does; `out` is the OCI layout the build wrote (read it with readLayout).
+ */
+export async function buildToLayout(root: string, ctx: string, args: readonly string[] = [], opts: CliOptions = {}): Promise<CliResult & { out: string }> {
+  const out = join(mkdtempSync(join(tmpdir(), 'slipway-out-')), 'img');
+  const r = await slipway(['build', '--root', root, '--progress', 'plain', '--output', `type=oci,dest=${out}`, ...args, ctx], opts);
+  return { ...r, out };
+}
 
 /** A build context on disk from a map of relative path -> content. */
 export function makeContext(files: Record<string, string>, base = tmpdir()): string {
