@@ -19,9 +19,9 @@ let flushBusy = false;
  * Writes one blob to a temp file (opened read-write, exclusively, by the caller) with
  * positional writev calls straight from the chunks it is given: no stream machinery, one
  * syscall per batch. The file is hashed as it grows by a FileHasher (a big one on a worker
- * thread), so what is verified is what is on disk. commit() checks size and digest, fsyncs and renames the
- * file to `final`; anything else removes it. A process killed mid-blob leaves only the temp file,
- * which the store removes when next opened.
+ * thread), so what is verified is what is on disk. commit() checks size and digest, fsyncs and
+ * renames the file to `final`; anything else removes it. A process killed mid-blob leaves only
+ * the temp file, which the store removes when next opened.
  */
 export class BlobFileWriter implements BlobWriter {
   private readonly hasher: FileHasher;
@@ -79,11 +79,14 @@ export class BlobFileWriter implements BlobWriter {
     this.settle();
   }
 
-  /** Wakes idle() waiters when no write or flush runs and nothing more is to be written. */
+  /** No write or flush runs, and nothing more is to be written. */
+  private quiet(): boolean {
+    return !this.inflight && !this.syncing && (this.pending.length === 0 || this.error !== undefined);
+  }
+
+  /** Wakes idle() waiters once quiet. */
   private settle(): void {
-    if (!this.inflight && !this.syncing && (this.pending.length === 0 || this.error !== undefined)) {
-      for (const w of this.idleWaiters.splice(0)) w();
-    }
+    if (this.quiet()) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   /**
@@ -144,7 +147,7 @@ export class BlobFileWriter implements BlobWriter {
   }
 
   private idle(): Promise<void> {
-    if (!this.inflight && !this.syncing && (this.pending.length === 0 || this.error !== undefined)) return Promise.resolve();
+    if (this.quiet()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 

@@ -159,7 +159,7 @@ export function fileHasher(fd: number, algorithm: string, size: number): FileHas
   return {
     update: () => undefined,
     advance(upTo) {
-      if (w === undefined || workerBroken || upTo <= posted) return;
+      if (workerBroken || upTo <= posted) return;
       // each step costs a message on this (busy) thread: hand over at least 4 MiB at a time
       // (1 MiB steps: 200 messages per 200 MB, ~10 ms more per pull on 2 cores)
       if (upTo - posted < ADVANCE_STEP) return;
@@ -167,7 +167,7 @@ export function fileHasher(fd: number, algorithm: string, size: number): FileHas
       w.postMessage({ id, fd, alg: algorithm, upTo });
     },
     async digest(size) {
-      if (w !== undefined && !workerBroken) {
+      if (!workerBroken) {
         try {
           const hex = await new Promise<string>((resolve, reject) => {
             waiting.set(id, { resolve, reject });
@@ -184,12 +184,12 @@ export function fileHasher(fd: number, algorithm: string, size: number): FileHas
     },
     cancel() {
       cancelled = true;
-      if (w !== undefined && !workerBroken) w.postMessage({ id, cancel: true });
+      if (!workerBroken) w.postMessage({ id, cancel: true });
       const p = waiting.get(id);
       if (p !== undefined) {
         waiting.delete(id);
         p.reject(new Error('cancelled'));
-        if (waiting.size === 0) w?.unref();
+        if (waiting.size === 0) w.unref();
       }
     },
   };
