@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { createReadStream, unlinkSync, type Stats } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -68,6 +68,16 @@ function dropAllLeases(): void {
   for (const p of [...liveLeases]) dropLease(p);
 }
 
+/** Writes `data` through `fh`, flushes it to disk and closes `fh`. */
+async function writeSynced(fh: FileHandle, data: Uint8Array): Promise<void> {
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 function nonce(): string {
   return randomBytes(6).toString('hex');
 }
@@ -97,6 +107,8 @@ export function sniffMediaType(bytes: Buffer): string {
 export class LayoutStore implements Store {
   readonly name: string;
   private leasePath: string | undefined;
+  /** takeLease() under way or done (one lease however many operations ask at once). */
+  private leaseTaken: Promise<void> | undefined;
 
   private constructor(readonly dir: string, name: string) {
     this.name = name;
@@ -172,7 +184,7 @@ export class LayoutStore implements Store {
    * temp dir when it closes and finds it empty, which may be just after this one made it: the
    * dir is then made again.
    */
-  private async openTemp(kind: 'blob' | 'index' | 'file', flags: 'wx' | 'wx+'): Promise<{ tmp: string; fh: FileHandle }> {
+  private async openTemp(kind: 'blob' | 'index' | 'file' | 'lease', flags: 'wx' | 'wx+'): Promise<{ tmp: string; fh: FileHandle }> {
     for (let attempt = 1; ; attempt++) {
       await this.ensureTmp();
       const tmp = this.tmpPath(kind);
@@ -199,33 +211,29 @@ export class LayoutStore implements Store {
    * Marks this process as a writer, so a concurrent gc in another process keeps
    * unreferenced blobs. Best effort: a read-only layout simply gets no lease.
    */
-  private async takeLease(): Promise<void> {
-    if (this.leasePath !== undefined) return;
-    try {
-      await this.ensureTmp();
-      const path = this.tmpPath('lease');
-      try {
-        writeFileSync(path, `${process.pid}\n`);
-      } catch (e) {
-        // the temp dir was removed by another process's close() (see openTemp): once more
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-        this.tmpReady = undefined;
-        await this.ensureTmp();
-        writeFileSync(path, `${process.pid}\n`);
-      }
-      this.leasePath = path;
-    } catch {
-      return;
-    }
-    liveLeases.add(this.leasePath);
-    if (!exitHookInstalled) {
-      exitHookInstalled = true;
-      process.once('exit', dropAllLeases);
-    }
+  private takeLease(): Promise<void> {
+    this.leaseTaken ??= this.openTemp('lease', 'wx').then(
+      async ({ tmp, fh }) => {
+        try {
+          await fh.writeFile(`${process.pid}\n`);
+        } finally {
+          await fh.close();
+        }
+        this.leasePath = tmp;
+        liveLeases.add(tmp);
+        if (!exitHookInstalled) {
+          exitHookInstalled = true;
+          process.once('exit', dropAllLeases);
+        }
+      },
+    ).catch(() => undefined);
+    return this.leaseTaken;
   }
 
   /** Releases this process's writer lease and removes the temp dir when empty. Safe to call twice. */
   async close(): Promise<void> {
+    await this.leaseTaken;
+    this.leaseTaken = undefined;
     if (this.leasePath !== undefined) {
       dropLease(this.leasePath);
       this.leasePath = undefined;
@@ -307,22 +315,17 @@ export class LayoutStore implements Store {
 
   private async write(desc: Descriptor, body: Readable | Uint8Array, verify: boolean): Promise<void> {
     await this.takeLease();
-    await this.ensureTmp();
     const final = this.blobPath(desc.digest);
-    const tmp = this.tmpPath('blob');
-    let out: ReturnType<typeof createWriteStream> | undefined;
+    let tmp: string | undefined;
+    let out: ReturnType<FileHandle['createWriteStream']> | undefined;
     try {
+      if (body instanceof Uint8Array) verifyBytes(body, desc.digest, desc.size, this.where(desc));
+      const created = await this.openTemp('blob', 'wx');
+      tmp = created.tmp;
       if (body instanceof Uint8Array) {
-        verifyBytes(body, desc.digest, desc.size, this.where(desc));
-        const fh = await open(tmp, 'wx', 0o644);
-        try {
-          await fh.writeFile(body);
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
+        await writeSynced(created.fh, body);
       } else {
-        out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 });
+        out = created.fh.createWriteStream({ highWaterMark: 1 << 20 });
         if (verify) await pipeline(body, new VerifyStream(desc.digest, desc.size, this.where(desc)), out);
         else await pipeline(body, out);
         const fh = await open(tmp, 'r');
@@ -339,7 +342,7 @@ export class LayoutStore implements Store {
     } catch (e) {
       // a failed pipeline may leave the file still being opened: unlink only once it is closed
       if (out !== undefined && !out.closed) await new Promise<void>((r) => out?.destroy().once('close', () => r()));
-      await unlink(tmp).catch(() => undefined);
+      if (tmp !== undefined) await unlink(tmp).catch(() => undefined);
       if (!(body instanceof Uint8Array) && !body.destroyed) body.destroy();
       throw e;
     }
@@ -390,13 +393,7 @@ export class LayoutStore implements Store {
     try {
       const created = await this.openTemp(rel === 'index.json' ? 'index' : 'file', 'wx');
       tmp = created.tmp;
-      const fh = created.fh;
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await writeSynced(created.fh, data);
       await rename(tmp, join(this.dir, rel));
     } catch (e) {
       if (tmp !== undefined) await unlink(tmp).catch(() => undefined);

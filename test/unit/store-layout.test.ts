@@ -354,6 +354,16 @@ console.log('opened');`;
     }
   });
 
+  it('takes one writer lease however many operations start at once, and close() leaves no temp dir', async () => {
+    const dir = freshDir();
+    const s = await LayoutStore.open(dir);
+    const [d] = blob('not there');
+    await Promise.all(Array.from({ length: 5 }, () => s.exists(d)));
+    expect(readdirSync(join(dir, '.slipway-tmp')).filter((f) => f.startsWith('lease-'))).toHaveLength(1);
+    await s.close();
+    expect(existsSync(join(dir, '.slipway-tmp'))).toBe(false);
+  });
+
   it('a store keeps writing after another one sharing its directory closed and removed the empty temp dir', async () => {
     // a store that only creates index.json holds no writer lease: its temp dir may be emptied and removed
     const creator = await LayoutStore.open(freshDir());
