@@ -49,44 +49,47 @@ export class UnsupportedManifestError extends SlipwayError {
   }
 }
 
+/** Counts one blob's bytes: progress events at most every 1 MiB, and one at the end. */
+function byteCounter(desc: Descriptor, emit: (e: CopyEvent) => void, onBytes: (n: number) => void): { add(n: number): void; end(): void } {
+  let bytes = 0;
+  let reported = 0;
+  return {
+    add(n) {
+      bytes += n;
+      onBytes(n);
+      if (bytes - reported >= 1 << 20) {
+        reported = bytes;
+        emit({ type: 'blob-progress', descriptor: desc, bytes });
+      }
+    },
+    end: () => emit({ type: 'blob-progress', descriptor: desc, bytes }),
+  };
+}
+
 /**
  * Counts a blob's bytes as they go by, with no stream hop of its own: a 'data' listener sees
  * every chunk the consumer (pipe, pipeline, read()) takes. The stream is paused right away so
  * nothing flows before the consumer attaches.
  */
 function countBytes(body: Readable, desc: Descriptor, emit: (e: CopyEvent) => void, onBytes: (n: number) => void): void {
-  let bytes = 0;
-  let reported = 0;
-  body.on('data', (chunk: Buffer) => {
-    bytes += chunk.length;
-    onBytes(chunk.length);
-    if (bytes - reported >= 1 << 20) {
-      reported = bytes;
-      emit({ type: 'blob-progress', descriptor: desc, bytes });
-    }
-  });
+  const counter = byteCounter(desc, emit, onBytes);
+  body.on('data', (chunk: Buffer) => counter.add(chunk.length));
   body.pause();
-  body.once('end', () => emit({ type: 'blob-progress', descriptor: desc, bytes }));
+  body.once('end', counter.end);
 }
 
-/** `w` with its bytes counted as they are written (progress events at most every 1 MiB, and at the end). */
+/** `w` with its bytes counted as they are written (see byteCounter). */
 function countingWriter(w: BlobWriter, desc: Descriptor, emit: (e: CopyEvent) => void, onBytes: (n: number) => void): BlobWriter {
-  let bytes = 0;
-  let reported = 0;
+  const counter = byteCounter(desc, emit, onBytes);
   return {
     write(chunk) {
-      bytes += chunk.length;
-      onBytes(chunk.length);
-      if (bytes - reported >= 1 << 20) {
-        reported = bytes;
-        emit({ type: 'blob-progress', descriptor: desc, bytes });
-      }
+      counter.add(chunk.length);
       return w.write(chunk);
     },
     drain: () => w.drain(),
     async commit() {
       await w.commit();
-      emit({ type: 'blob-progress', descriptor: desc, bytes });
+      counter.end();
     },
     abort: () => w.abort(),
   };
@@ -147,9 +150,9 @@ class Copier {
           await this.dst.push(desc, bytes);
         } else if (this.src.fetchTo !== undefined && this.dst.openBlobWriter !== undefined) {
           // the source delivers raw bytes, the destination's writer hashes and verifies them once
-          const writer = await this.dst.openBlobWriter(desc, `blob ${desc.digest} from ${this.src.name}`);
+          const writer = countingWriter(await this.dst.openBlobWriter(desc, `blob ${desc.digest} from ${this.src.name}`), desc, (e) => this.emit(e), onBytes);
           try {
-            await this.src.fetchTo(desc, countingWriter(writer, desc, (e) => this.emit(e), onBytes));
+            await this.src.fetchTo(desc, writer);
             await writer.commit();
           } catch (e) {
             await writer.abort();

@@ -175,6 +175,29 @@ describe('copy', () => {
     for (const l of manifest.layers) expect(await dst.exists(l)).toBe(true);
   });
 
+  it('a source writing into the destination\'s blob writer (a registry pull) reports each layer\'s full size as its last progress', async () => {
+    const dst = await LayoutStore.open(join(work, `dst-${++n}`));
+    const manifest = JSON.parse((await src.fetchBytes(imgs.busybox.descriptor)).toString()) as ImageManifest;
+    const writing: ReadableStore = {
+      name: src.name,
+      resolve: (r) => src.resolve(r),
+      fetchBytes: (d) => src.fetchBytes(d),
+      exists: (d) => src.exists(d),
+      fetch: (d) => src.fetch(d),
+      async fetchTo(d, writer) {
+        // small pieces: the size is never a multiple of the 1 MiB progress step
+        const bytes = await src.fetchBytes(d);
+        for (let i = 0; i < bytes.length; i += 1000) if (!writer.write(bytes.subarray(i, i + 1000))) await writer.drain();
+      },
+    };
+    const events: CopyEvent[] = [];
+    await copy(writing, imgs.busybox.descriptor, dst, 'x', { onProgress: (e) => events.push(e) });
+    for (const l of manifest.layers) {
+      const progress = events.filter((e): e is Extract<CopyEvent, { type: 'blob-progress' }> => e.type === 'blob-progress' && e.descriptor.digest === l.digest);
+      expect(progress.at(-1)?.bytes).toBe(l.size);
+    }
+  });
+
   it('a layout refuses a verified stream that delivers a different number of bytes than the descriptor says', async () => {
     const dst = await LayoutStore.open(join(work, `dst-${++n}`));
     const data = Buffer.from('twelve bytes');
